@@ -1,0 +1,33 @@
+# virtlxcd build, run and test entry points. See README.md.
+GO      ?= go
+VERSION := $(shell cat VERSION)
+LDFLAGS := -s -w -X github.com/virtlxcd/virtlxcd/pkg/version.Version=$(VERSION)
+BIN     := build
+RUNDIR  ?= $(CURDIR)/run
+
+export CGO_ENABLED = 0
+
+.PHONY: all build run test test-deps vet clean bench packages
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# Start the daemon in the foreground with every file below $(RUNDIR).
+run: build
+	@scripts/run-local.sh $(BIN)/virtlxcd $(RUNDIR)
+
+# Install what the tests need (Debian packages) and run every test.
+test: test-deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 80m ./...
+
+test-deps:
+	@scripts/install-test-deps.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./bench/...
+
+clean:
+	rm -rf $(BIN) dist run

@@ -52,6 +52,7 @@ const (
 	FromLXC            Domain = 17
 	FromDomain         Domain = 20
 	FromDomainSnapshot Domain = 35
+	FromStreams        Domain = 38
 	FromAdmin          Domain = 62
 )
 

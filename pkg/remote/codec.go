@@ -1,0 +1,86 @@
+package remote
+
+import (
+	"github.com/virtlxcd/virtlxcd/pkg/domain"
+	"github.com/virtlxcd/virtlxcd/pkg/xdr"
+)
+
+// Limits from remote_protocol.x.
+const (
+	domainListMax      = 16384
+	typedParamsMax     = 16
+	typedParamFieldLen = 80
+)
+
+// Typed parameter types (virTypedParameterType).
+const (
+	paramInt     = 1
+	paramUint    = 2
+	paramLLong   = 3
+	paramULLong  = 4
+	paramDouble  = 5
+	paramBoolean = 6
+	paramString  = 7
+)
+
+// UnlimitedKiB is VIR_DOMAIN_MEMORY_PARAM_UNLIMITED.
+const UnlimitedKiB = 1<<53 - 1
+
+func decodeDomain(d *xdr.Decoder) domain.Ref {
+	var r domain.Ref
+	r.Name = d.String()
+	d.FixedOpaque(r.UUID[:])
+	r.ID = d.Int32()
+	return r
+}
+
+func encodeDomain(e *xdr.Encoder, r domain.Ref) {
+	e.String(r.Name)
+	e.FixedOpaque(r.UUID[:])
+	e.Int32(r.ID)
+}
+
+type typedParam struct {
+	field string
+	typ   int32
+	u64   uint64
+	i64   int64
+	str   string
+}
+
+func encodeParams(e *xdr.Encoder, params []typedParam) {
+	e.Uint32(uint32(len(params)))
+	for _, p := range params {
+		e.String(p.field)
+		e.Int32(p.typ)
+		switch p.typ {
+		case paramInt, paramBoolean:
+			e.Int32(int32(p.i64))
+		case paramUint:
+			e.Uint32(uint32(p.u64))
+		case paramLLong:
+			e.Int64(p.i64)
+		case paramULLong:
+			e.Uint64(p.u64)
+		case paramString:
+			e.String(p.str)
+		}
+	}
+}
+
+// encodeEvent builds the MESSAGE for a callback-style event; 0 means the
+// event has no wire form.
+func encodeEvent(callbackID int32, ev domain.Event) (int32, []byte) {
+	e := xdr.NewEncoder(make([]byte, 0, 96))
+	e.Int32(callbackID)
+	encodeDomain(e, ev.Dom)
+	switch ev.ID {
+	case domain.EventIDLifecycle:
+		e.Int32(ev.Event)
+		e.Int32(ev.Detail)
+		return 318, e.Bytes() // DOMAIN_EVENT_CALLBACK_LIFECYCLE
+	case domain.EventIDReboot:
+		return 319, e.Bytes() // DOMAIN_EVENT_CALLBACK_REBOOT
+	}
+	return 0, nil
+}

@@ -1,0 +1,157 @@
+// Package remote is libvirt's REMOTE_PROGRAM (remote_protocol.x) on top of
+// pkg/rpc: the dispatch table, the XDR of each call, per-connection state
+// (open, read-only, event callbacks) and event delivery. It translates
+// between the wire and a Driver; it holds no domain logic itself.
+package remote
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/virtlxcd/virtlxcd/pkg/domain"
+	"github.com/virtlxcd/virtlxcd/pkg/rpc"
+	"github.com/virtlxcd/virtlxcd/pkg/virterror"
+)
+
+// Program numbers registered on the main server.
+const (
+	ProgramNumber     = 0x20008086
+	ProgramVersion    = 1
+	LXCProgramNumber  = 0x00068000
+	QEMUProgramNumber = 0x20008087
+)
+
+// Options are the host facts the connection procedures report.
+type Options struct {
+	HostUUID string
+	// Emulator is the path shown as <emulator> in the capabilities (the
+	// binary that runs containers).
+	Emulator string
+	Logger   *slog.Logger
+}
+
+// handlers holds what the procedures share.
+type handlers struct {
+	drv  Driver
+	opts Options
+	log  *slog.Logger
+
+	nextCallback atomic.Int32
+
+	mu    sync.Mutex
+	conns map[*rpc.Client]*conn
+	caps  string
+}
+
+// conn is the state of one client's connection.
+type conn struct {
+	mu        sync.Mutex
+	open      bool
+	uri       string
+	callbacks map[int32]callback
+}
+
+type callback struct {
+	eventID int32
+	dom     *[16]byte // nil = every domain
+}
+
+type connKey struct{}
+
+// New builds the remote program serving drv, and subscribes to the
+// driver's events to forward them to registered clients.
+func New(drv Driver, opts Options) *rpc.Program {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &handlers{drv: drv, opts: opts, log: opts.Logger, conns: map[*rpc.Client]*conn{}}
+	p := rpc.NewProgram(ProgramNumber, ProgramVersion, "remote", virterror.FromDomain, procedures(h))
+	p.Before = h.before
+	drv.Subscribe(h.deliver)
+	return p
+}
+
+// NewLXCProgram is LXC_PROGRAM (lxc_protocol.x). Its one call,
+// DOMAIN_OPEN_NAMESPACE, passes file descriptors, which this daemon does
+// not offer yet; it is listed so that clients get "not supported".
+func NewLXCProgram() *rpc.Program {
+	return rpc.NewProgram(LXCProgramNumber, 1, "lxc", virterror.FromDomain, []rpc.Procedure{
+		{Num: 1, Name: "DOMAIN_OPEN_NAMESPACE", API: "virDomainLxcOpenNamespace", Write: true},
+	})
+}
+
+// NewQEMUProgram is QEMU_PROGRAM, registered on every libvirt daemon; none
+// of its calls apply to containers.
+func NewQEMUProgram() *rpc.Program {
+	return rpc.NewProgram(QEMUProgramNumber, 1, "qemu", virterror.FromDomain, []rpc.Procedure{
+		{Num: 1, Name: "DOMAIN_MONITOR_COMMAND", API: "virDomainQemuMonitorCommand", Write: true},
+		{Num: 2, Name: "DOMAIN_ATTACH", API: "virDomainQemuAttach", Write: true},
+		{Num: 3, Name: "DOMAIN_AGENT_COMMAND", API: "virDomainQemuAgentCommand", Write: true},
+		{Num: 4, Name: "CONNECT_DOMAIN_MONITOR_EVENT_REGISTER", API: "virConnectDomainQemuMonitorEventRegister"},
+		{Num: 5, Name: "CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER", API: "virConnectDomainQemuMonitorEventDeregister"},
+		{Num: 7, Name: "DOMAIN_MONITOR_COMMAND_WITH_FILES", API: "virDomainQemuMonitorCommandWithFiles", Write: true},
+	})
+}
+
+func (h *handlers) state(c *rpc.Client) *conn {
+	h.mu.Lock()
+	if v, ok := c.Value(connKey{}).(*conn); ok {
+		h.mu.Unlock()
+		return v
+	}
+	st := &conn{callbacks: map[int32]callback{}}
+	c.SetValue(connKey{}, st)
+	h.conns[c] = st
+	h.mu.Unlock()
+	c.OnClose(func() {
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+	})
+	return st
+}
+
+// Procedures allowed before CONNECT_OPEN: the open itself, close, the
+// feature probe virsh sends first, and the authentication calls.
+var beforeOpen = map[int32]bool{1: true, 2: true, 60: true, 66: true, 67: true, 68: true, 69: true, 70: true}
+
+func (h *handlers) before(c *rpc.Call, p *rpc.Procedure) error {
+	if beforeOpen[p.Num] {
+		return nil
+	}
+	st := h.state(c.Client)
+	st.mu.Lock()
+	open := st.open
+	st.mu.Unlock()
+	if !open {
+		return virterror.New(virterror.InternalError, virterror.FromRPC, "connection not open")
+	}
+	return nil
+}
+
+// deliver forwards a driver event to every client that registered for it.
+func (h *handlers) deliver(ev domain.Event) {
+	h.mu.Lock()
+	type target struct {
+		c  *rpc.Client
+		id int32
+	}
+	var targets []target
+	for c, st := range h.conns {
+		st.mu.Lock()
+		for id, cb := range st.callbacks {
+			if cb.eventID == ev.ID && (cb.dom == nil || *cb.dom == ev.Dom.UUID) {
+				targets = append(targets, target{c, id})
+			}
+		}
+		st.mu.Unlock()
+	}
+	h.mu.Unlock()
+	for _, t := range targets {
+		proc, payload := encodeEvent(t.id, ev)
+		if proc != 0 {
+			t.c.SendMessage(ProgramNumber, ProgramVersion, proc, payload)
+		}
+	}
+}

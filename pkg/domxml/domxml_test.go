@@ -1,0 +1,256 @@
+package domxml
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/virtlxcd/virtlxcd/pkg/controller"
+	"github.com/virtlxcd/virtlxcd/pkg/virterror"
+)
+
+const emu = "/usr/sbin/virtlxcd"
+
+const minimal = `<domain type='lxc'>
+  <name>ct</name>
+  <memory>65536</memory>
+  <os><type>exe</type><init>/bin/sh</init></os>
+  <devices><console type='pty'/></devices>
+</domain>`
+
+func normalized(t *testing.T, text string) *libvirtxml.Domain {
+	t.Helper()
+	d, err := Parse(text)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if err := Normalize(d, emu); err != nil {
+		t.Fatalf("normalize: %v", err)
+	}
+	return d
+}
+
+func wantErr(t *testing.T, err error, code virterror.Code, dom virterror.Domain, msg string) {
+	t.Helper()
+	ve, ok := err.(*virterror.Error)
+	if !ok {
+		t.Fatalf("error %v (%T) is not a libvirt error", err, err)
+	}
+	if ve.Code != code || ve.Domain != dom || !strings.Contains(ve.Message, msg) {
+		t.Fatalf("got %d/%d %q, want %d/%d containing %q", ve.Code, ve.Domain, ve.Message, code, dom, msg)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	_, err := Parse("<domain type='lxc'>\n  <name>x</name>\n  <memory>")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):3: ")
+	if !strings.Contains(err.Error(), "\n  <memory>\n^") {
+		t.Errorf("no source line in %q", err)
+	}
+	_, err = Parse("   ")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "Document is empty")
+	_, err = Parse("<network><name>n</name></network>")
+	wantErr(t, err, virterror.XMLError, virterror.FromDomain, "unexpected root element <network>, expecting <domain>")
+	_, err = Parse("<domain type='lxc'><name>x</name><memory>lots</memory></domain>")
+	wantErr(t, err, virterror.XMLError, virterror.FromDomain, "XML error")
+}
+
+func TestNormalizeDefaults(t *testing.T) {
+	d := normalized(t, minimal)
+	out, err := Format(d, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"<uuid>", `<memory unit="KiB">65536</memory>`, `<currentMemory unit="KiB">65536</currentMemory>`,
+		`<vcpu placement="static">1</vcpu>`, "<partition>/machine</partition>", `<type arch="x86_64">exe</type>`,
+		`<clock offset="utc"></clock>`, "<on_poweroff>destroy</on_poweroff>", "<on_reboot>restart</on_reboot>",
+		"<on_crash>destroy</on_crash>", "<emulator>" + emu + "</emulator>", `<target type="lxc" port="0"></target>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("normalized XML lacks %s:\n%s", want, out)
+		}
+	}
+	if _, err := ParseUUID(d.UUID); err != nil {
+		t.Errorf("generated uuid %q: %v", d.UUID, err)
+	}
+	// Formatting what we formatted is stable.
+	again, err := Format(normalized(t, out), false)
+	if err != nil || again != out {
+		t.Errorf("second round differs:\n%s\n---\n%s", out, again)
+	}
+}
+
+func TestNormalizeUnitsAndDevices(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := normalized(t, string(data))
+	if d.UUID != "0ba1b5b2-a0b3-4b0f-9f5e-1c2d3e4f5a6b" {
+		t.Errorf("uuid %q", d.UUID)
+	}
+	if MemoryKiB(d) != 256*1024 || CurrentMemoryKiB(d) != 128*1024 || VCPUs(d) != 2 {
+		t.Errorf("memory %d current %d vcpus %d", MemoryKiB(d), CurrentMemoryKiB(d), VCPUs(d))
+	}
+	if d.MemoryTune.HardLimit.Value != 200*1024 || d.MemoryTune.SwapHardLimit.Value != 300*1024 {
+		t.Errorf("memtune %+v", d.MemoryTune)
+	}
+	if d.Devices.Emulator != emu {
+		t.Errorf("emulator %q not replaced", d.Devices.Emulator)
+	}
+	if d.Devices.Filesystems[0].AccessMode != "passthrough" {
+		t.Errorf("accessmode %q", d.Devices.Filesystems[0].AccessMode)
+	}
+	if got := d.Devices.Interfaces[0].MAC.Address; got != "52:54:00:aa:bb:cc" {
+		t.Errorf("mac %q", got)
+	}
+	if got := d.Devices.Interfaces[1].MAC.Address; !strings.HasPrefix(got, "52:54:00:") {
+		t.Errorf("generated mac %q", got)
+	}
+	if p := d.Devices.Consoles[1].Target.Port; p == nil || *p != 1 {
+		t.Errorf("second console port %v", p)
+	}
+}
+
+func TestNormalizeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to string
+		code           virterror.Code
+		msg            string
+	}{
+		{"kvm", "type='lxc'", "type='kvm'", virterror.InvalidArg, "domaintype=kvm"},
+		{"hvm", "<type>exe</type>", "<type>hvm</type>", virterror.InvalidArg, "ostype=hvm"},
+		{"slash", "<name>ct</name>", "<name>a/b</name>", virterror.XMLDetail, "name a/b cannot contain '/'"},
+		{"noname", "<name>ct</name>", "", virterror.Code(15), "missing name information"},
+		{"nomem", "<memory>65536</memory>", "", virterror.XMLError, "Memory size must be specified"},
+		{"uuid", "<name>ct</name>", "<name>ct</name><uuid>xyz</uuid>", virterror.InternalError, "malformed uuid element"},
+		{"unit", "<memory>", "<memory unit='furlong'>", virterror.InvalidArg, "unknown suffix 'furlong'"},
+		{"mac", "<console type='pty'/>", "<interface type='bridge'><mac address='01:00:00:00:00:01'/><source bridge='b'/></interface><console type='pty'/>", virterror.XMLError, "multicast"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Parse(strings.Replace(minimal, tc.from, tc.to, 1))
+			if err == nil {
+				err = Normalize(d, emu)
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			ve := err.(*virterror.Error)
+			if ve.Code != tc.code || !strings.Contains(ve.Message, tc.msg) {
+				t.Fatalf("got %d %q, want %d %q", ve.Code, ve.Message, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestToSpec(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := normalized(t, string(data))
+	s, err := ToSpec(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &controller.Spec{
+		Name: "full", UUID: "0ba1b5b2-a0b3-4b0f-9f5e-1c2d3e4f5a6b",
+		Init: "/bin/sh", InitArgs: []string{"-c", "echo hi"}, InitEnv: []string{"FOO=bar"},
+		InitDir: "/tmp", InitUser: "+1000", InitGroup: "+1000",
+		Filesystems: []controller.Filesystem{
+			{Type: "mount", Source: "/srv/root", Target: "/"},
+			{Type: "ram", Target: "/run", UsageKiB: 16384},
+			{Type: "bind", Source: "/data", Target: "/mnt", ReadOnly: true},
+		},
+		UIDMap:    []controller.IDMap{{Start: 0, Target: 100000, Count: 65536}},
+		GIDMap:    []controller.IDMap{{Start: 0, Target: 100000, Count: 65536}},
+		MemoryKiB: 262144, HardLimitKiB: 204800, SoftLimitKiB: 100000, SwapHardLimitKiB: 307200,
+		CPUShares: 512, CPUPeriod: 100000, CPUQuota: 50000, Partition: "/machine",
+		PrivNet: true,
+		Interfaces: []controller.Interface{
+			{Type: "bridge", Bridge: "br0", GuestDev: "veth-in", MAC: "52:54:00:aa:bb:cc",
+				IPs:      []controller.IPAddr{{Address: "192.168.7.2", Prefix: 24}},
+				Routes:   []controller.Route{{Address: "192.168.8.0", Prefix: 24, Gateway: "192.168.7.1"}},
+				LinkDown: true},
+			{Type: "ethernet", HostDev: "hostside0", GuestDev: "eth1", MAC: d.Devices.Interfaces[1].MAC.Address,
+				IPs: []controller.IPAddr{{Address: "10.0.0.2", Prefix: 32, Peer: "10.0.0.1"}}},
+		},
+		Consoles: 2,
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("spec\n got %+v\nwant %+v", s, want)
+	}
+}
+
+func TestToSpecRefusals(t *testing.T) {
+	for _, tc := range []struct{ name, from, to, msg string }{
+		{"noconsole", "<console type='pty'/>", "", "At least one PTY console is required"},
+		{"fileconsole", "<console type='pty'/>", "<console type='file'><source path='/tmp/x'/></console>", "Only PTY console types are supported"},
+		{"network", "<console type='pty'/>", "<interface type='network'><source network='default'/></interface><console type='pty'/>", "Unsupported network type network"},
+		{"template", "<console type='pty'/>", "<filesystem type='template'><source name='t'/><target dir='/'/></filesystem><console type='pty'/>", "Cannot mount filesystem type template"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ToSpec(normalized(t, strings.Replace(minimal, tc.from, tc.to, 1)))
+			wantErr(t, err, virterror.ConfigUnsupported, virterror.FromLXC, tc.msg)
+		})
+	}
+}
+
+func TestLiveAndInactive(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := normalized(t, string(data))
+	inactive, err := Format(d, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := Clone(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	SetLive(live, Live{ID: 4242, ConsolePaths: []string{"/dev/pts/7", "/dev/pts/8"}, HostInterfaces: []string{"vnet3", "hostside0"}})
+	active, err := Format(live, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="4242"`, `tty="/dev/pts/8"`, `<source path="/dev/pts/7">`, `<alias name="console1">`,
+		`<target dev="vnet3">`, `<guest dev="eth1">`, `<alias name="net0">`} {
+		if !strings.Contains(active, want) {
+			t.Errorf("live XML lacks %s", want)
+		}
+	}
+	back, err := Format(live, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"4242", "/dev/pts", "alias", "vnet3"} {
+		if strings.Contains(back, bad) {
+			t.Errorf("inactive XML of a live definition still has %s:\n%s", bad, back)
+		}
+	}
+	if !strings.Contains(back, `<target dev="hostside0">`) || strings.Contains(inactive, "id=") {
+		t.Errorf("user-chosen interface name lost or id present:\n%s", back)
+	}
+}
+
+func TestToKiB(t *testing.T) {
+	for _, tc := range []struct {
+		v    uint64
+		unit string
+		want uint64
+	}{{1, "", 1}, {1, "KiB", 1}, {1000, "KB", 977}, {1, "b", 1}, {2, "M", 2048}, {1, "GiB", 1 << 20}, {3, "bytes", 1}} {
+		got, err := ToKiB("memory", tc.v, tc.unit)
+		if err != nil || got != tc.want {
+			t.Errorf("%d %s: %d %v, want %d", tc.v, tc.unit, got, err, tc.want)
+		}
+	}
+	if _, err := ToKiB("memory", 1<<62, "EiB"); err == nil {
+		t.Error("overflow accepted")
+	}
+}

@@ -407,9 +407,13 @@ func (c *Container) Destroy(graceful bool) error {
 		return c.request(opTerminate, false, false)
 	}
 	if err := c.request(opDestroy, false, false); err != nil {
-		// The controller does not answer: kill the whole cgroup, the
-		// controller included; the watcher then reports it as failed.
-		if kerr := c.cg.Kill(); kerr != nil {
+		// The controller does not answer: kill the container and the
+		// controller; the watcher then cleans up and reports a failure.
+		kerr := c.cg.Kill()
+		if serr := c.ctrl.Signal(syscall.SIGKILL); serr != nil && !errors.Is(serr, pidfd.ErrGone) {
+			kerr = errors.Join(kerr, serr)
+		}
+		if kerr != nil {
 			return errors.Join(err, kerr)
 		}
 	}

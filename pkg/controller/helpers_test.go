@@ -163,6 +163,11 @@ func (e *env) log(name string) string {
 // the container is left.
 func (e *env) assertGone(name, cgPath string, ifaces []string) {
 	e.t.Helper()
+	defer func() {
+		if e.t.Failed() {
+			e.t.Logf("controller log:\n%s", e.log(name))
+		}
+	}()
 	g, err := cgroup.Open(cgPath)
 	if err != nil {
 		e.t.Fatal(err)

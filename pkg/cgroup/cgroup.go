@@ -219,9 +219,24 @@ func (g *Group) MemoryUsage() (uint64, error) {
 	return strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 }
 
-// Pids lists the processes in the group.
+// Pids lists the processes in the group. It reads the first hierarchy
+// that has the group rather than the library's choice (devices), which
+// this package never creates.
 func (g *Group) Pids() ([]int, error) {
-	return g.m.GetPids()
+	var firstErr error
+	for _, d := range append([]string{g.unified, g.Dir("pids"), g.Dir("memory")}, g.Dirs()...) {
+		if d == "" {
+			continue
+		}
+		pids, err := cgroups.GetPids(d)
+		if err == nil {
+			return pids, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
 }
 
 // Populated reports whether any process is left in the group.
@@ -238,7 +253,7 @@ func (g *Group) Populated() (bool, error) {
 			return false, nil
 		}
 	}
-	pids, err := g.m.GetPids()
+	pids, err := g.Pids()
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -251,14 +266,14 @@ func (g *Group) Populated() (bool, error) {
 func (g *Group) Kill() error {
 	if g.unified != "" {
 		err := cgroups.WriteFile(g.unified, "cgroup.kill", "1")
-		if err == nil || errors.Is(err, os.ErrNotExist) && !g.m.Exists() {
+		if err == nil || errors.Is(err, os.ErrNotExist) && !g.Exists() {
 			return nil
 		}
 	}
 	if err := g.m.Freeze(cgroups.Frozen); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("freeze %s: %w", g.path, err)
 	}
-	pids, err := g.m.GetPids()
+	pids, err := g.Pids()
 	for _, pid := range pids {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
@@ -271,7 +286,7 @@ func (g *Group) Kill() error {
 
 // Signal sends sig to every process in the group except the ones in skip.
 func (g *Group) Signal(sig syscall.Signal, skip ...int) error {
-	pids, err := g.m.GetPids()
+	pids, err := g.Pids()
 	if err != nil {
 		return fmt.Errorf("list %s: %w", g.path, err)
 	}
@@ -339,8 +354,15 @@ func hierarchyRoot(dir, rel string) (string, error) {
 	return root, nil
 }
 
-// Exists reports whether the group is still there.
-func (g *Group) Exists() bool { return g.m.Exists() }
+// Exists reports whether the group is still there in any hierarchy.
+func (g *Group) Exists() bool {
+	for _, d := range g.Dirs() {
+		if _, err := os.Stat(d); err == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // Destroy removes the group from every hierarchy. It must be empty.
 func (g *Group) Destroy() error {

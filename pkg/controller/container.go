@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,6 +97,7 @@ type Container struct {
 
 	cancelR, cancelW *os.File // closing cancelW stops the watcher
 	closeOnce        sync.Once
+	closed           atomic.Bool
 
 	done chan struct{}
 	exit Exit
@@ -387,6 +389,9 @@ func (c *Container) request(op string, initctl, signal bool) error {
 	return nil
 }
 
+// errClosed is returned by requests on a handle after Close.
+var errClosed = errors.New("container handle is closed")
+
 func (c *Container) running() bool {
 	select {
 	case <-c.done:
@@ -400,6 +405,9 @@ func (c *Container) running() bool {
 // and Destroy returns when the controller is gone. Graceful: the processes
 // get SIGTERM and Destroy returns at once.
 func (c *Container) Destroy(graceful bool) error {
+	if c.closed.Load() {
+		return errClosed
+	}
 	if !c.running() {
 		return nil
 	}
@@ -429,6 +437,9 @@ func (c *Container) Destroy(graceful bool) error {
 // container has one and allowInitctl, else with SIGTERM when allowSignal.
 // It returns without waiting, as libvirt does.
 func (c *Container) Shutdown(allowInitctl, allowSignal bool) error {
+	if c.closed.Load() {
+		return errClosed
+	}
 	if !c.running() {
 		return errors.New("container is not running")
 	}
@@ -437,6 +448,9 @@ func (c *Container) Shutdown(allowInitctl, allowSignal bool) error {
 
 // Reboot asks the init to reboot: initctl runlevel 6, else SIGHUP.
 func (c *Container) Reboot(allowInitctl, allowSignal bool) error {
+	if c.closed.Load() {
+		return errClosed
+	}
 	if !c.running() {
 		return errors.New("container is not running")
 	}
@@ -464,6 +478,7 @@ func (c *Container) SetMemoryLimit(kib uint64) error {
 // Close releases the daemon's handles; the container keeps running.
 func (c *Container) Close() error {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		if c.cancelW != nil {
 			c.cancelW.Close()
 		}

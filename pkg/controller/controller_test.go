@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,6 +108,275 @@ func TestStartNamespacesCgroupConsole(t *testing.T) {
 	if _, err := pidfd.Open(c.InitPID(), 0); !errors.Is(err, pidfd.ErrGone) {
 		t.Errorf("init still alive after destroy: %v", err)
 	}
-	_ = strconv.Itoa
-	_ = syscall.SIGHUP
 }
+
+func TestShutdownBySignal(t *testing.T) {
+	e := newEnv(t)
+	// The init of a pid namespace only gets signals it handles; this one
+	// handles TERM like an init that powers off.
+	c := e.start(e.spec("/bin/sh", "-c", "trap 'exit 7' TERM; sleep 1000 & wait"))
+	// There is no /dev/initctl, so the request falls back to SIGTERM.
+	if err := c.Shutdown(true, true); err != nil {
+		t.Fatal(err)
+	}
+	ex := waitDone(t, c, 10*time.Second)
+	if ex.Reason != Shutdown || ex.Status != "exit status 7" {
+		t.Errorf("exit %+v, want shutdown with exit status 7", ex)
+	}
+}
+
+func TestShutdownWithoutMethod(t *testing.T) {
+	e := newEnv(t)
+	c := e.start(e.spec("/bin/sleep", "1000"))
+	// initctl only, and the container has none: an error, and it runs on.
+	if err := c.Shutdown(true, false); err == nil {
+		t.Error("shutdown by initctl succeeded without /dev/initctl")
+	}
+	select {
+	case <-c.Done():
+		t.Fatal("container stopped")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestRebootAndPowerOffFromInside(t *testing.T) {
+	e := newEnv(t)
+	t.Run("reboot", func(t *testing.T) {
+		// reboot(2) in a pid namespace kills its init with SIGHUP.
+		c := e.start(e.spec("/bin/sh", "-c", "trap 'reboot -f' HUP; sleep 1000 & wait"))
+		if err := c.Reboot(true, true); err != nil {
+			t.Fatal(err)
+		}
+		if ex := waitDone(t, c, 10*time.Second); ex.Reason != Reboot {
+			t.Errorf("exit %+v, want reboot", ex)
+		}
+	})
+	t.Run("poweroff", func(t *testing.T) {
+		// power-off kills it with SIGINT, which is a shutdown.
+		c := e.start(e.spec("/bin/sh", "-c", "poweroff -f; sleep 1000"))
+		if ex := waitDone(t, c, 10*time.Second); ex.Reason != Shutdown || !strings.Contains(ex.Status, "interrupt") {
+			t.Errorf("exit %+v, want shutdown by interrupt", ex)
+		}
+	})
+}
+
+func TestGracefulDestroy(t *testing.T) {
+	e := newEnv(t)
+	c := e.start(e.spec("/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"))
+	if err := c.Destroy(true); err != nil {
+		t.Fatal(err)
+	}
+	if ex := waitDone(t, c, 10*time.Second); ex.Reason != Destroyed {
+		t.Errorf("exit %+v, want destroyed", ex)
+	}
+}
+
+func TestAttachAfterDaemonRestart(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("/bin/sh")
+	c := e.start(spec)
+	con := openConsole(t, c.ConsolePaths()[0])
+	con.run("export MARK=kept")
+	con.close()
+	// The daemon goes away: it drops every handle.
+	c.Close()
+
+	c2, err := Attach(e.dirs, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.ControllerPID() != c.ControllerPID() || c2.InitPID() != c.InitPID() ||
+		c2.CgroupPath() != c.CgroupPath() || c2.ConsolePaths()[0] != c.ConsolePaths()[0] {
+		t.Errorf("attached to a different container: %+v vs %+v", c2.st, c.st)
+	}
+	con = openConsole(t, c2.ConsolePaths()[0])
+	if got := con.run("echo $MARK"); got != "kept" {
+		t.Errorf("shell state after reattach: %q", got)
+	}
+	con.close()
+	if _, err := c2.Stats(); err != nil {
+		t.Error(err)
+	}
+	if err := c2.Destroy(false); err != nil {
+		t.Fatal(err)
+	}
+	if ex := c2.Exit(); ex.Reason != Destroyed {
+		t.Errorf("exit %+v", ex)
+	}
+	e.assertGone(spec.Name, c2.CgroupPath(), nil)
+	if _, err := Attach(e.dirs, spec.Name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("attach after destroy: %v, want not exist", err)
+	}
+}
+
+func TestExitWhileNobodyWatches(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("/bin/sh", "-c", "sleep 0.2; exit 3")
+	c := e.start(spec)
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(e.dirs.exitFile(spec.Name)); err == nil {
+			if _, err := os.Stat(e.dirs.statusFile(spec.Name)); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("controller did not record the exit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err := Attach(e.dirs, spec.Name)
+	var ee *ExitedError
+	if !errors.As(err, &ee) {
+		t.Fatalf("attach: %v, want *ExitedError", err)
+	}
+	if ee.Exit.Reason != Shutdown || ee.Exit.Status != "exit status 3" {
+		t.Errorf("exit %+v, want shutdown with exit status 3", ee.Exit)
+	}
+	// The record is consumed: the exit is reported once.
+	if _, err := Attach(e.dirs, spec.Name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("second attach: %v, want not exist", err)
+	}
+	e.assertGone(spec.Name, c.CgroupPath(), nil)
+}
+
+func TestControllerKilled(t *testing.T) {
+	e := newEnv(t)
+	t.Run("watched", func(t *testing.T) {
+		c := e.start(e.spec("/bin/sleep", "1000"))
+		if err := syscall.Kill(c.ControllerPID(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if ex := waitDone(t, c, 10*time.Second); ex.Reason != Failed {
+			t.Errorf("exit %+v, want failed", ex)
+		}
+		if _, err := pidfd.Open(c.InitPID(), 0); !errors.Is(err, pidfd.ErrGone) {
+			t.Errorf("init survived its controller: %v", err)
+		}
+	})
+	t.Run("unwatched", func(t *testing.T) {
+		spec := e.spec("/bin/sleep", "1000")
+		c := e.start(spec)
+		c.Close()
+		p, err := pidfd.Open(c.ControllerPID(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := p.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if !p.WaitTimeout(5 * time.Second) {
+			t.Fatal("controller survived SIGKILL")
+		}
+		_, err = Attach(e.dirs, spec.Name)
+		var ee *ExitedError
+		if !errors.As(err, &ee) || ee.Exit.Reason != Failed {
+			t.Fatalf("attach: %v, want a failed exit", err)
+		}
+		if _, err := pidfd.Open(c.InitPID(), 0); !errors.Is(err, pidfd.ErrGone) {
+			t.Errorf("init survived the cleanup: %v", err)
+		}
+		e.assertGone(spec.Name, c.CgroupPath(), nil)
+	})
+}
+
+func TestStartFailure(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("/no/such/init")
+	_, err := Start(e.exe, e.dirs, spec)
+	if err == nil || !strings.Contains(err.Error(), "/no/such/init") || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("start error %v, want the exec failure", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", testPartition, "*-"+spec.Name+".libvirt-lxc")); len(m) > 0 {
+		t.Errorf("cgroups left behind: %v", m)
+	}
+	e.assertGone(spec.Name, testPartition+"/none", nil)
+	if !strings.Contains(e.log(spec.Name), "starting up") {
+		t.Errorf("log lacks the start line:\n%s", e.log(spec.Name))
+	}
+	// A missing bridge is reported too, and cleaned up the same way.
+	spec = e.spec("/bin/sh")
+	spec.Interfaces = []Interface{{Type: "bridge", Bridge: "nosuchbr0", MAC: "52:54:00:00:00:01"}}
+	if _, err := Start(e.exe, e.dirs, spec); err == nil || !strings.Contains(err.Error(), "nosuchbr0") {
+		t.Fatalf("start error %v, want the missing bridge", err)
+	}
+	e.assertGone(spec.Name, testPartition+"/none", nil)
+}
+
+func TestFilesystemsAndInitSettings(t *testing.T) {
+	e := newEnv(t)
+	shared := filepath.Join(e.base, "shared")
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shared, "hello"), []byte("from-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := e.spec("/bin/sh")
+	spec.Filesystems = append(spec.Filesystems,
+		Filesystem{Type: "mount", Source: shared, Target: "/mnt/shared", ReadOnly: true},
+		Filesystem{Type: "ram", Target: "/scratch", UsageKiB: 2048},
+		Filesystem{Type: "bind", Source: "/mnt/shared", Target: "/again"},
+	)
+	spec.InitUser, spec.InitGroup, spec.InitDir = "user", "+1000", "/tmp"
+	spec.InitEnv = []string{"FOO=bar"}
+	spec.Cmdline = "quiet splash"
+	c := e.start(spec)
+	con := openConsole(t, c.ConsolePaths()[0])
+	defer con.close()
+	if got := con.run("id -u; id -g; pwd; echo $FOO $LIBVIRT_LXC_CMDLINE"); got != "1000\r\n1000\r\n/tmp\r\nbar quiet splash" {
+		t.Errorf("init settings: %q", got)
+	}
+	if got := con.run("cat /mnt/shared/hello /again/hello"); got != "from-host\r\nfrom-host" {
+		t.Errorf("bind mounts: %q", got)
+	}
+	if got := con.run("touch /mnt/shared/x 2>&1 || echo denied"); !strings.Contains(got, "Read-only") {
+		t.Errorf("read-only mount is writable: %q", got)
+	}
+	if got := con.run("grep /scratch /proc/mounts"); !strings.Contains(got, "tmpfs") || !strings.Contains(got, "size=2048k") {
+		t.Errorf("ram filesystem: %q", got)
+	}
+}
+
+func TestHostRoot(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("/bin/sh")
+	spec.Filesystems = nil
+	c := e.start(spec)
+	con := openConsole(t, c.ConsolePaths()[0])
+	defer con.close()
+	// The host's own /bin/sh is the init, with private /proc and /dev.
+	if got := con.run("echo $$; hostname; ls /proc | grep -c '^[0-9]'"); !strings.HasPrefix(got, "1\r\n"+spec.Name+"\r\n") {
+		t.Errorf("host-root container: %q", got)
+	}
+	if _, err := os.Stat("/etc/debian_version"); err == nil {
+		if got := con.run("cat /etc/debian_version >/dev/null && echo host-etc"); got != "host-etc" {
+			t.Errorf("host root not visible: %q", got)
+		}
+	}
+}
+
+func TestTwoConsoles(t *testing.T) {
+	e := newEnv(t)
+	// The second shell needs a session of its own, or its job control
+	// would take the foreground of the first console away from the init.
+	spec := e.spec("/bin/sh", "-c", "setsid sh -c 'exec sh </dev/tty2 >/dev/tty2 2>&1' & exec sh")
+	spec.Consoles = 2
+	c := e.start(spec)
+	if len(c.ConsolePaths()) != 2 {
+		t.Fatalf("consoles %v", c.ConsolePaths())
+	}
+	for i, p := range c.ConsolePaths() {
+		con := openConsole(t, p)
+		// Both answer, each on its own terminal: the init on pts/0, the
+		// second shell on /dev/tty2 (pts/1).
+		if got, want := con.run("echo $$ $(readlink /proc/$$/fd/0)"), []string{"1 /dev/pts/0", "/dev/tty2"}[i]; !strings.HasSuffix(got, want) {
+			t.Errorf("console %d: %q, want a shell on %s", i, got, want)
+		}
+		con.close()
+	}
+}
+

@@ -54,7 +54,7 @@ func busybox(t testing.TB) string {
 }
 
 var applets = []string{"sh", "hostname", "cat", "sleep", "ps", "echo", "ls", "id", "ip", "true",
-	"kill", "reboot", "poweroff", "mount", "touch", "readlink", "stat", "grep", "env", "pwd"}
+	"kill", "reboot", "poweroff", "mount", "touch", "readlink", "stat", "grep", "env", "pwd", "tty", "setsid"}
 
 // worldDir makes a temporary directory that processes mapped to other
 // uids (user namespace tests) can traverse.
@@ -146,8 +146,20 @@ func (e *env) start(spec *Spec) *Container {
 		e.t.Fatalf("start %s: %v\nlog:\n%s", spec.Name, err, e.log(spec.Name))
 	}
 	e.t.Cleanup(func() {
-		if err := c.Destroy(false); err != nil {
-			e.t.Errorf("destroy in cleanup: %v", err)
+		d := c
+		if c.closed.Load() {
+			// The test dropped the handle (a "daemon restart"); find the
+			// controller again if it still runs.
+			var err error
+			if d, err = Attach(e.dirs, spec.Name); err != nil {
+				d = nil
+			}
+		}
+		if d != nil {
+			if err := d.Destroy(false); err != nil {
+				e.t.Errorf("destroy in cleanup: %v", err)
+			}
+			d.Close()
 		}
 		e.assertGone(spec.Name, c.CgroupPath(), c.HostInterfaces())
 	})

@@ -242,15 +242,30 @@ func (b *builder) touchIn(p string) (string, error) {
 	return full, nil
 }
 
+// fresh prepares a mount point for a new instance of a kernel file system:
+// with the host root, the recursive bind brought the host's /proc, /sys
+// and /dev along, and a second sysfs of the same network namespace cannot
+// be stacked on its twin (EBUSY).
+func (b *builder) fresh(p string, mode os.FileMode) (string, error) {
+	full, err := b.mkdirIn(p, mode)
+	if err != nil {
+		return "", err
+	}
+	if err := unix.Unmount(full, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return "", fmt.Errorf("unmount inherited %s: %w", p, err)
+	}
+	return full, nil
+}
+
 func (b *builder) mountProcSys() error {
-	proc, err := b.mkdirIn("/proc", 0o555)
+	proc, err := b.fresh("/proc", 0o555)
 	if err != nil {
 		return err
 	}
 	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
-	sys, err := b.mkdirIn("/sys", 0o555)
+	sys, err := b.fresh("/sys", 0o555)
 	if err != nil {
 		return err
 	}
@@ -352,7 +367,7 @@ var devLinks = [][2]string{
 }
 
 func (b *builder) mountDev() error {
-	dev, err := b.mkdirIn("/dev", 0o755)
+	dev, err := b.fresh("/dev", 0o755)
 	if err != nil {
 		return err
 	}

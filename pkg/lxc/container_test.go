@@ -28,19 +28,22 @@ func TestMain(m *testing.M) {
 
 const busybox = "/bin/busybox"
 
+// canRunContainers reports whether this machine can run real containers.
+func canRunContainers() bool {
+	_, err := os.Stat(busybox)
+	return os.Geteuid() == 0 && err == nil
+}
+
 // needContainers skips when the machine cannot run real containers.
 func needContainers(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("containers need root")
-	}
-	if _, err := os.Stat(busybox); err != nil {
-		t.Skip("busybox-static is not installed")
+	if !canRunContainers() {
+		t.Skip("containers need root and busybox-static")
 	}
 }
 
 // makeRootfs builds a throwaway busybox root.
-func makeRootfs(t *testing.T) string {
+func makeRootfs(t testing.TB) string {
 	t.Helper()
 	root := t.TempDir()
 	for _, dir := range []string{"bin", "sbin", "proc", "sys", "dev", "tmp", "etc", "run", "root"} {

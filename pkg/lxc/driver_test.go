@@ -34,6 +34,10 @@ func testPaths(t *testing.T) paths.Paths {
 	return paths.Under(t.TempDir())
 }
 
+func benchPaths(b *testing.B) paths.Paths {
+	return paths.Under(b.TempDir())
+}
+
 func newTestDriver(t *testing.T, p paths.Paths) *Driver {
 	t.Helper()
 	d, err := New(Config{Paths: p, Exe: testExe(t)})

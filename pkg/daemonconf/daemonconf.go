@@ -157,14 +157,16 @@ func FromFile(f *conf.File) (*Config, error) {
 		}
 	}
 
-	if c.HostUUIDSource != "smbios" && c.HostUUIDSource != "machine-id" {
-		return nil, virterror.Raw(virterror.ConfigUnsupported, virterror.FromConf,
-			fmt.Sprintf("invalid UUID source: %s", c.HostUUIDSource))
-	}
-	if c.HostUUID != "" {
+	// An explicit host_uuid makes the source irrelevant, so libvirt only
+	// checks the source when there is no host_uuid.
+	switch {
+	case c.HostUUID != "":
 		if err := checkHostUUID(c.HostUUID); err != nil {
 			return nil, err
 		}
+	case c.HostUUIDSource != "smbios" && c.HostUUIDSource != "machine-id":
+		return nil, virterror.Raw(virterror.ConfigUnsupported, virterror.FromConf,
+			fmt.Sprintf("invalid UUID source: %s", c.HostUUIDSource))
 	}
 	if c.LogLevel > 4 {
 		return nil, virterror.New(virterror.InvalidArg, virterror.FromConf,

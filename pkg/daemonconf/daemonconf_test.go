@@ -63,6 +63,10 @@ func TestEachKey(t *testing.T) {
 		{`host_uuid = "8510b1a1-a1a9-4a3e-a36e-3a4b4a4e7e5f"`, func(c *Config) { c.HostUUID = "8510b1a1-a1a9-4a3e-a36e-3a4b4a4e7e5f" }},
 		{`host_uuid = " 8510b1a1a1a94a3ea36e3a4b4a4e7e5f "`, func(c *Config) { c.HostUUID = " 8510b1a1a1a94a3ea36e3a4b4a4e7e5f " }},
 		{`host_uuid_source = "machine-id"`, func(c *Config) { c.HostUUIDSource = "machine-id" }},
+		{"host_uuid = '8510b1a1-a1a9-4a3e-a36e-3a4b4a4e7e5f'\nhost_uuid_source = 'dmi'", func(c *Config) {
+			c.HostUUID = "8510b1a1-a1a9-4a3e-a36e-3a4b4a4e7e5f"
+			c.HostUUIDSource = "dmi"
+		}},
 		{`keepalive_interval = -1`, func(c *Config) { c.KeepaliveInterval = -1 }},
 		{`keepalive_count = 0`, func(c *Config) { c.KeepaliveCount = 0 }},
 		{`admin_keepalive_interval = 30`, func(c *Config) { c.AdminKeepaliveInterval = 30 }},

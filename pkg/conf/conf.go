@@ -3,6 +3,15 @@
 // libvirt accepts parse to the same values here, and files it rejects fail
 // with the same "configuration file syntax error: FILE:LINE: ..." messages,
 // so an administrator's existing configuration carries over unchanged.
+//
+// Where libvirt's parser is looser or odder, this one differs on purpose,
+// accepting a superset of what libvirt accepts:
+//   - comments are allowed inside lists, between items;
+//   - a file of blank lines only is empty rather than "expecting a name";
+//   - `""""""` at the very end of a file is an empty triple-quoted string
+//     (libvirt needs seven bytes left to see a triple quote there);
+//   - an integer that overflows 64 bits is "number out of range" where
+//     libvirt silently wraps it.
 package conf
 
 import (

@@ -128,6 +128,33 @@ func ParseLevel(s string) (int, error) {
 		"Failed to set logging priority, argument '%s' is invalid", s)
 }
 
+// SetFromEnv applies LIBVIRT_DEBUG, LIBVIRT_LOG_FILTERS and
+// LIBVIRT_LOG_OUTPUTS, which take precedence over the configuration file
+// (libvirt's virLogSetFromEnv). Unset or empty variables change nothing;
+// the first invalid one is returned as the error.
+func (m *Manager) SetFromEnv(getenv func(string) string) error {
+	if v := getenv("LIBVIRT_DEBUG"); v != "" {
+		level, err := ParseLevel(v)
+		if err != nil {
+			return err
+		}
+		if err := m.SetLevel(level); err != nil {
+			return err
+		}
+	}
+	if v := getenv("LIBVIRT_LOG_FILTERS"); v != "" {
+		if err := m.SetFilters(v); err != nil {
+			return err
+		}
+	}
+	if v := getenv("LIBVIRT_LOG_OUTPUTS"); v != "" {
+		if err := m.SetOutputs(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SetFilters replaces the filters with spec ("LEVEL:MATCH ..."); "" removes
 // them all. An invalid spec changes nothing.
 func (m *Manager) SetFilters(spec string) error {

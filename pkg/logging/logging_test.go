@@ -638,3 +638,33 @@ func TestEnabledFollowsSettings(t *testing.T) {
 		t.Error("level 4 not applied")
 	}
 }
+
+func TestSetFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := newTestManager(t)
+	env := map[string]string{
+		"LIBVIRT_DEBUG":       "info",
+		"LIBVIRT_LOG_FILTERS": "1:rpc",
+		"LIBVIRT_LOG_OUTPUTS": "1:file:" + dir + "/env.log",
+	}
+	if err := m.SetFromEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if m.Level() != 2 || m.Filters() != "1:*rpc* " || m.Outputs() != "1:file:"+dir+"/env.log" {
+		t.Errorf("after env: level %d filters %q outputs %q", m.Level(), m.Filters(), m.Outputs())
+	}
+	// Empty variables leave the settings alone.
+	if err := m.SetFromEnv(func(string) string { return "" }); err != nil || m.Level() != 2 || m.NumFilters() != 1 {
+		t.Errorf("empty env changed settings: %v", err)
+	}
+	for k, v := range map[string]string{"LIBVIRT_DEBUG": "verbose", "LIBVIRT_LOG_FILTERS": "rpc", "LIBVIRT_LOG_OUTPUTS": "1:tape"} {
+		if err := m.SetFromEnv(func(key string) string {
+			if key == k {
+				return v
+			}
+			return ""
+		}); err == nil {
+			t.Errorf("%s=%s accepted", k, v)
+		}
+	}
+}

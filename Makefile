@@ -31,3 +31,14 @@ bench: build
 
 clean:
 	rm -rf $(BIN) dist run
+
+# Manual pages: manpages/*.rst rendered with rst2man (python3-docutils),
+# stamped with VERSION, into $(BIN)/NAME.8 and $(BIN)/NAME.8.gz.
+.PHONY: man
+man:
+	$(GO) run ./packaging/cmd/mkpkg man -version $(VERSION) -out $(BIN) $(sort $(wildcard manpages/*.rst))
+
+# dist/virtlxcd_$(VERSION)-1_amd64.deb and dist/virtlxcd-$(VERSION)-1.x86_64.rpm
+# from packaging/nfpm.yaml (nfpm as a library, see packaging/pkgbuild).
+packages: build man
+	$(GO) run ./packaging/cmd/mkpkg packages -version $(VERSION) -release 1 -build $(BIN) -out dist

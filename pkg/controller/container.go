@@ -227,6 +227,9 @@ func validate(spec *Spec) error {
 			return fmt.Errorf("unsupported network type %s", in.Type)
 		}
 	}
+	if _, err := capDropSet(spec); err != nil {
+		return err
+	}
 	if len(spec.UIDMap) == 0 != (len(spec.GIDMap) == 0) {
 		return errors.New("user namespace needs both uid and gid maps")
 	}

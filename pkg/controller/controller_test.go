@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/virtlxcd/virtlxcd/pkg/cgroup"
 	"github.com/virtlxcd/virtlxcd/pkg/pidfd"
+	"golang.org/x/sys/unix"
 )
 
 func TestStartNamespacesCgroupConsole(t *testing.T) {
@@ -122,6 +124,37 @@ func TestShutdownBySignal(t *testing.T) {
 	ex := waitDone(t, c, 10*time.Second)
 	if ex.Reason != Shutdown || ex.Status != "exit status 7" {
 		t.Errorf("exit %+v, want shutdown with exit status 7", ex)
+	}
+}
+
+func TestShutdownAndRebootByInitctl(t *testing.T) {
+	e := newEnv(t)
+	// A stand-in for sysvinit: it reads one request from /dev/initctl and
+	// exits with 40 + the requested runlevel.
+	init := []string{"-c", "mkfifo /dev/initctl; dd if=/dev/initctl bs=384 count=1 2>/dev/null | " +
+		"od -An -tu1 -j8 -N1 > /tmp/rl; read rl < /tmp/rl; exit $((rl - 48 + 40))"}
+	for _, tc := range []struct {
+		name   string
+		call   func(*Container) error
+		status string
+	}{
+		{"shutdown", func(c *Container) error { return c.Shutdown(true, false) }, "exit status 40"},
+		{"reboot", func(c *Container) error { return c.Reboot(true, false) }, "exit status 46"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.start(e.spec("/bin/sh", init...))
+			// Until the FIFO has a reader the request is refused.
+			deadline := time.Now().Add(10 * time.Second)
+			for err := tc.call(c); err != nil; err = tc.call(c) {
+				if time.Now().After(deadline) {
+					t.Fatalf("initctl request: %v", err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if ex := waitDone(t, c, 10*time.Second); ex.Reason != Shutdown || ex.Status != tc.status {
+				t.Errorf("exit %+v, want shutdown with %s", ex, tc.status)
+			}
+		})
 	}
 }
 
@@ -380,3 +413,52 @@ func TestTwoConsoles(t *testing.T) {
 	}
 }
 
+func TestCapabilities(t *testing.T) {
+	e := newEnv(t)
+	bit := func(c int) uint64 { return 1 << uint(c) }
+	for _, tc := range []struct {
+		name              string
+		policy            string
+		on, off           []string
+		mustHave, mustNot []int
+	}{
+		{"default", "", nil, nil,
+			[]int{unix.CAP_SYS_BOOT, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN},
+			[]int{unix.CAP_SYS_MODULE, unix.CAP_SYS_TIME, unix.CAP_MKNOD, unix.CAP_AUDIT_CONTROL, unix.CAP_MAC_ADMIN}},
+		{"default-with-overrides", "default", []string{"sys_time"}, []string{"net_raw"},
+			[]int{unix.CAP_SYS_TIME}, []int{unix.CAP_NET_RAW, unix.CAP_SYS_MODULE}},
+		{"allow", "allow", nil, []string{"sys_admin"},
+			[]int{unix.CAP_SYS_MODULE, unix.CAP_MKNOD}, []int{unix.CAP_SYS_ADMIN}},
+		{"deny", "deny", []string{"chown", "kill"}, nil,
+			[]int{unix.CAP_CHOWN, unix.CAP_KILL}, []int{unix.CAP_SYS_ADMIN, unix.CAP_SETUID, unix.CAP_SYS_BOOT}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := e.spec("/bin/sleep", "1000")
+			spec.CapPolicy, spec.CapsOn, spec.CapsOff = tc.policy, tc.on, tc.off
+			c := e.start(spec)
+			bnd, err := strconv.ParseUint(procStatusField(c.InitPID(), "CapBnd"), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eff, _ := strconv.ParseUint(procStatusField(c.InitPID(), "CapEff"), 16, 64)
+			if eff != bnd {
+				t.Errorf("root's effective set %x differs from the bounding set %x", eff, bnd)
+			}
+			for _, cp := range tc.mustHave {
+				if bnd&bit(cp) == 0 {
+					t.Errorf("capability %d missing from %x", cp, bnd)
+				}
+			}
+			for _, cp := range tc.mustNot {
+				if bnd&bit(cp) != 0 {
+					t.Errorf("capability %d not dropped from %x", cp, bnd)
+				}
+			}
+		})
+	}
+	spec := e.spec("/bin/sleep", "1000")
+	spec.CapsOff = []string{"no_such_cap"}
+	if _, err := Start(e.exe, e.dirs, spec); err == nil || !strings.Contains(err.Error(), "no_such_cap") {
+		t.Errorf("unknown capability: %v", err)
+	}
+}

@@ -97,15 +97,13 @@ func writePIDFile(path string, pid int) error {
 }
 
 // removeState deletes the per-domain runtime files except the exit record.
+// The status file goes last: once it is gone, so is everything else.
 func (d Dirs) removeState(name string) error {
 	var errs []error
-	for _, p := range []string{d.statusFile(name), d.pidFile(name), d.sockFile(name)} {
+	for _, p := range []string{d.rootDir(name), d.sockFile(name), d.pidFile(name), d.statusFile(name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
-	}
-	if err := os.Remove(d.rootDir(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

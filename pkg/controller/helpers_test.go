@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/virtlxcd/virtlxcd/pkg/cgroup"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,7 +54,7 @@ func busybox(t testing.TB) string {
 }
 
 var applets = []string{"sh", "hostname", "cat", "sleep", "ps", "echo", "ls", "id", "ip", "true",
-	"kill", "reboot", "poweroff", "mount", "touch", "readlink", "stat", "grep", "env", "pwd", "tty", "setsid", "ping", "head", "wc"}
+	"kill", "reboot", "poweroff", "mount", "touch", "readlink", "stat", "grep", "env", "pwd", "tty", "setsid", "ping", "head", "wc", "mkfifo", "dd", "od"}
 
 // worldDir makes a temporary directory that processes mapped to other
 // uids (user namespace tests) can traverse.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +29,9 @@ type initConfig struct {
 // console masters to the controller, waits for the network, and execs the
 // init. Errors go back over the sync socket (fd 3); success closes it.
 func runInit() int {
+	// Capability drops and credentials are per thread: keep this goroutine
+	// on the thread that will exec.
+	runtime.LockOSThread()
 	fail := func(err error) int {
 		_, _ = unix.Write(3, []byte(err.Error()))
 		return 1
@@ -136,13 +140,17 @@ func (b *builder) build() error {
 	return nil
 }
 
-// hostname derives a valid host name from the domain name.
+// hostname derives the host name from the domain name as libvirt does:
+// only letters, digits and '-' are kept, and a leading '-' is dropped.
 func hostname(name string) string {
-	h := []byte(name)
-	for i, c := range h {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			h[i] = '-'
+	var h []byte
+	for _, c := range []byte(name) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
+			h = append(h, c)
 		}
+	}
+	if len(h) > 0 && h[0] == '-' {
+		h = h[1:]
 	}
 	if len(h) > 64 {
 		h = h[:64]
@@ -465,8 +473,24 @@ func (b *builder) exec() error {
 			return fmt.Errorf("console on fd %d: %w", fd, err)
 		}
 	}
+	if _, err := os.Stat(s.Init); err != nil {
+		return fmt.Errorf("cannot find init path '%s' relative to container root: %w", s.Init, err)
+	}
 	uid, gid, err := credentials(s.InitUser, s.InitGroup)
 	if err != nil {
+		return err
+	}
+	if s.InitUser != "" {
+		// Job control in the init's shell needs it to own its terminal.
+		if err := unix.Fchown(con, uid, -1); err != nil {
+			return fmt.Errorf("give the console to %s: %w", s.InitUser, err)
+		}
+	}
+	drop, err := capDropSet(s)
+	if err != nil {
+		return err
+	}
+	if err := dropCapabilities(drop); err != nil {
 		return err
 	}
 	if err := syscall.Setgroups(nil); err != nil {

@@ -41,7 +41,7 @@ func TestVethOnBridge(t *testing.T) {
 			IPs:    []IPAddr{{Address: "10.213.0.2", Prefix: 24}},
 			Routes: []Route{{Address: "10.214.0.0", Prefix: 16, Gateway: "10.213.0.1"}}},
 		{Type: "ethernet", HostDev: hostDev, GuestDev: "ext0", MAC: "52:54:00:aa:bb:02",
-			IPs: []IPAddr{{Address: "10.215.0.2", Prefix: 32, Peer: "10.215.0.1"}, {Address: "10.216.0.2", Prefix: 24}},
+			IPs:    []IPAddr{{Address: "10.215.0.2", Prefix: 32, Peer: "10.215.0.1"}, {Address: "10.216.0.2", Prefix: 24}},
 			Routes: []Route{{Address: "10.217.0.0", Prefix: 24, Gateway: "10.215.0.1"}}},
 	}
 	c := e.start(spec)

@@ -48,6 +48,15 @@ type Spec struct {
 
 	// Consoles is the number of <console type='pty'> devices (>= 1).
 	Consoles int `json:"consoles"`
+
+	// Capabilities of the container's root, from <features><capabilities
+	// policy=…><NAME state='on|off'/>: CapPolicy "" or "default" drops
+	// libvirt's default set (sys_module, sys_time, mknod, audit_control,
+	// mac_admin), "allow" keeps everything, "deny" drops everything; then
+	// CapsOn/CapsOff (libvirt's lower-case names, e.g. "sys_time") override.
+	CapPolicy string   `json:"cap_policy,omitempty"`
+	CapsOn    []string `json:"caps_on,omitempty"`
+	CapsOff   []string `json:"caps_off,omitempty"`
 }
 
 // Filesystem is one <filesystem>.

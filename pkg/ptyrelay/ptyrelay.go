@@ -13,8 +13,8 @@ import (
 	"os"
 	"sync"
 
-	"strconv"
 	"golang.org/x/sys/unix"
+	"strconv"
 )
 
 // Relay copies bytes both ways between a container console master and a

@@ -54,6 +54,11 @@ func (l Limits) resources() *cgroups.Resources {
 		p := l.PidsLimit
 		r.PidsLimit = &p
 	}
+	// The v2 manager reads cpu.weight only; converting from shares is left
+	// to the caller.
+	if l.CPUShares != 0 && cgroups.IsCgroup2UnifiedMode() {
+		r.CpuWeight = cgroups.ConvertCPUSharesToCgroupV2Value(l.CPUShares)
+	}
 	return r
 }
 

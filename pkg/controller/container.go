@@ -157,6 +157,7 @@ func Start(exe string, dirs Dirs, spec *Spec) (*Container, error) {
 	defer parent.Close()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = controllerEnv(os.Environ())
 	cmd.ExtraFiles = []*os.File{child}
 	// A session of its own and no parent-death signal: the controller must
 	// outlive the daemon.
@@ -200,6 +201,21 @@ func Start(exe string, dirs Dirs, spec *Spec) (*Container, error) {
 		return nil, errors.New(r.Error)
 	}
 	return attachStatus(dirs, r.Status, true)
+}
+
+// controllerEnv drops what a service manager hands the daemon alone: the
+// controller must not answer for the daemon's notify socket or sockets.
+func controllerEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // startReply is the controller's single answer on the start channel.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,14 @@ type controller struct {
 
 func runController(name string, dirs Dirs) int {
 	c := &controller{name: name, dirs: dirs, conns: map[net.Conn]*json.Encoder{}}
+	// The controller has no terminal; a stray SIGHUP must not end it. A
+	// SIGTERM or SIGINT (an admin, or a service manager stopping a unit
+	// whose cgroup holds the controller) destroys the container cleanly
+	// instead of orphaning it.
+	// (Caught, not ignored: an ignored signal would stay ignored in the
+	// container's init across exec.)
+	stop := make(chan os.Signal, 4)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	f := os.NewFile(3, "start")
 	conn, err := fileConn(f)
 	if err != nil {
@@ -100,6 +109,15 @@ func runController(name string, dirs Dirs) int {
 		return 1
 	}
 	c.answer(startReply{Status: c.st})
+	go func() {
+		for sig := range stop {
+			if sig == syscall.SIGHUP {
+				continue
+			}
+			logf("received %v: destroying the container", sig)
+			_ = c.do(request{Op: opDestroy})
+		}
+	}()
 	c.serve()
 	return 0
 }
@@ -214,9 +232,11 @@ func (c *controller) setup() error {
 		c.relays = append(c.relays, r)
 	}
 
-	c.ifaces, err = netdev.Setup(c.init.Process.Pid, veths(s))
-	if err != nil {
-		return err
+	if ownNetwork(s) {
+		c.ifaces, err = netdev.Setup(c.init.Process.Pid, veths(s))
+		if err != nil {
+			return err
+		}
 	}
 	if _, err := ch.Write([]byte("go")); err != nil {
 		return fmt.Errorf("release container: %w", err)
@@ -326,9 +346,13 @@ func veths(s *Spec) []netdev.Veth {
 	return out
 }
 
+// ownNetwork says whether the container gets a network namespace; without
+// interfaces or <privnet/> it shares the host's, as with libvirt.
+func ownNetwork(s *Spec) bool { return s.PrivNet || len(s.Interfaces) > 0 }
+
 func sysProcAttr(s *Spec) *syscall.SysProcAttr {
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP)
-	if s.PrivNet || len(s.Interfaces) > 0 {
+	if ownNetwork(s) {
 		flags |= unix.CLONE_NEWNET
 	}
 	a := &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}

@@ -316,6 +316,27 @@ func TestControllerKilled(t *testing.T) {
 	})
 }
 
+func TestControllerSignals(t *testing.T) {
+	e := newEnv(t)
+	c := e.start(e.spec("/bin/sh", "-c", "trap 'exit 9' HUP; sleep 1000 & wait"))
+	// A hangup of the controller reaches neither it nor the container.
+	if err := syscall.Kill(c.ControllerPID(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+		t.Fatalf("SIGHUP to the controller stopped the container: %+v", c.Exit())
+	case <-time.After(100 * time.Millisecond):
+	}
+	// SIGTERM destroys the container in an orderly way.
+	if err := syscall.Kill(c.ControllerPID(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if ex := waitDone(t, c, 10*time.Second); ex.Reason != Destroyed {
+		t.Errorf("exit after SIGTERM to the controller %+v, want destroyed", ex)
+	}
+}
+
 func TestStartFailure(t *testing.T) {
 	e := newEnv(t)
 	spec := e.spec("/no/such/init")

@@ -139,8 +139,15 @@ func TestUserNamespace(t *testing.T) {
 	if a, b := nsLink(c.InitPID(), "user"), nsLink(os.Getpid(), "user"); a == b {
 		t.Error("no user namespace")
 	}
+	// <privnet/>: an own network namespace with just a working loopback.
+	if a, b := nsLink(c.InitPID(), "net"), nsLink(os.Getpid(), "net"); a == b {
+		t.Error("privnet container shares the host network namespace")
+	}
 	con := openConsole(t, c.ConsolePaths()[0])
 	defer con.close()
+	if got := con.run("ls /sys/class/net; ping -c 1 -W 5 127.0.0.1 >/dev/null && echo lo-up"); got != "lo\r\nlo-up" {
+		t.Errorf("privnet: %q", got)
+	}
 	if got := con.run("id -u; touch /root/ok && echo wrote; head -c 4 /dev/urandom | wc -c; hostname"); got != "0\r\nwrote\r\n4\r\n"+spec.Name {
 		t.Errorf("inside the user namespace: %q", got)
 	}

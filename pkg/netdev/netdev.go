@@ -47,12 +47,11 @@ type Route struct {
 	Gateway string
 }
 
-// Setup creates every veth for the container whose init is pid and returns
-// the host-side names in order. On error everything created is removed.
+// Setup brings up the loopback device in the network namespace of pid (a
+// new one starts with it down), creates every veth for the container and
+// returns the host-side names in order. On error everything created is
+// removed.
 func Setup(pid int, veths []Veth) (hostNames []string, err error) {
-	if len(veths) == 0 {
-		return nil, nil
-	}
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace of %d: %w", pid, err)

@@ -8,8 +8,6 @@
 // accepting a superset of what libvirt accepts:
 //   - comments are allowed inside lists, between items;
 //   - a file of blank lines only is empty rather than "expecting a name";
-//   - `""""""` at the very end of a file is an empty triple-quoted string
-//     (libvirt needs seven bytes left to see a triple quote there);
 //   - an integer that overflows 64 bits is "number out of range" where
 //     libvirt silently wraps it.
 package conf
@@ -297,11 +295,15 @@ func (p *parser) value(depth int) (Value, error) {
 }
 
 func (p *parser) str() (string, error) {
-	if bytes.HasPrefix(p.data[p.pos:], []byte(`"""`)) {
+	// libvirt only looks for a triple quote when at least seven bytes
+	// are left; closer to the end, `""` is an empty string.
+	if len(p.data)-p.pos > 6 && bytes.HasPrefix(p.data[p.pos:], []byte(`"""`)) {
 		p.pos += 3
 		end := bytes.Index(p.data[p.pos:], []byte(`"""`))
 		if end < 0 {
-			p.pos = len(p.data)
+			// libvirt's scan for the closing quotes stops two bytes
+			// short of the end, and so does its line count.
+			p.pos = max(p.pos, len(p.data)-2)
 			return "", p.errorf("unterminated string")
 		}
 		s := string(p.data[p.pos : p.pos+end])

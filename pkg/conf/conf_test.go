@@ -23,49 +23,51 @@ type kv struct {
 	line int
 }
 
+// acceptCases are inputs libvirt accepts, with what they parse to.
+var acceptCases = []struct {
+	name string
+	in   string
+	want []kv
+}{
+	{"empty", "", nil},
+	{"blank lines only", "\n\n  \t\n", nil},
+	{"comment only", "# nothing here", nil},
+	{"double quoted", `a = "x y"`, []kv{{"a", str("x y"), 1}}},
+	{"single quoted", `a = 'x "y"'`, []kv{{"a", str(`x "y"`), 1}}},
+	{"double quotes keep single", `a = "it's"`, []kv{{"a", str("it's"), 1}}},
+	{"empty string", `a = ""`, []kv{{"a", str(""), 1}}},
+	{"no escapes", `a = "back\slash"`, []kv{{"a", str(`back\slash`), 1}}},
+	{"hash inside string", `a = "#not a comment" # a comment`, []kv{{"a", str("#not a comment"), 1}}},
+	{"triple quoted multi-line", "a = \"\"\"one\n\"two\"\nthree\"\"\"\nb = 1",
+		[]kv{{"a", str("one\n\"two\"\nthree"), 1}, {"b", unsigned(1), 4}}},
+	{"triple quoted empty", `a = """""" ; b = 2`, []kv{{"a", str(""), 1}, {"b", unsigned(2), 1}}},
+	{"unsigned", "a = 42", []kv{{"a", unsigned(42), 1}}},
+	{"plus sign", "a = +7", []kv{{"a", unsigned(7), 1}}},
+	{"leading zeros", "a = 0777", []kv{{"a", unsigned(777), 1}}},
+	{"max unsigned", "a = 18446744073709551615", []kv{{"a", unsigned(1<<64 - 1), 1}}},
+	{"negative", "a = -5", []kv{{"a", signed(-5), 1}}},
+	{"minus zero is signed", "a = -0", []kv{{"a", signed(0), 1}}},
+	{"min signed", "a = -9223372036854775808", []kv{{"a", signed(-1 << 63), 1}}},
+	{"empty list", "a = []", []kv{{"a", list(), 1}}},
+	{"list", `a = [ "x", 'y' ]`, []kv{{"a", list(str("x"), str("y")), 1}}},
+	{"list trailing comma", `a = ["x",]`, []kv{{"a", list(str("x")), 1}}},
+	{"list mixed and nested", `a = [1, -2, "s", [3]]`,
+		[]kv{{"a", list(unsigned(1), signed(-2), str("s"), list(unsigned(3))), 1}}},
+	{"list over lines with comments", "a = [ # first\n  \"x\", # the x\n\n  \"y\"\n  # done\n]\nb = 1",
+		[]kv{{"a", list(str("x"), str("y")), 1}, {"b", unsigned(1), 7}}},
+	{"semicolons", "a = 1; b = 2 ;c=3", []kv{{"a", unsigned(1), 1}, {"b", unsigned(2), 1}, {"c", unsigned(3), 1}}},
+	{"semicolon then newline", "a = 1;\nb = 2", []kv{{"a", unsigned(1), 1}, {"b", unsigned(2), 2}}},
+	{"trailing comment", "a = 1 # one\nb = 2", []kv{{"a", unsigned(1), 1}, {"b", unsigned(2), 2}}},
+	{"CRLF", "a = 1\r\nb = 'x'\r\n", []kv{{"a", unsigned(1), 1}, {"b", str("x"), 2}}},
+	{"tabs and spaces", "\t a\t=\t1 \t\n", []kv{{"a", unsigned(1), 2 - 1}}},
+	{"names with digits and underscores", "log_level2_x = 1", []kv{{"log_level2_x", unsigned(1), 1}}},
+	{"no newline at end", "a = 'x'", []kv{{"a", str("x"), 1}}},
+	{"leading blank lines count", "\n\n# c\n\na = 1", []kv{{"a", unsigned(1), 5}}},
+	{"duplicates kept in order", "a = 1\na = 2", []kv{{"a", unsigned(1), 1}, {"a", unsigned(2), 2}}},
+}
+
 func TestParseAccepts(t *testing.T) {
-	cases := []struct {
-		name string
-		in   string
-		want []kv
-	}{
-		{"empty", "", nil},
-		{"blank lines only", "\n\n  \t\n", nil},
-		{"comment only", "# nothing here", nil},
-		{"double quoted", `a = "x y"`, []kv{{"a", str("x y"), 1}}},
-		{"single quoted", `a = 'x "y"'`, []kv{{"a", str(`x "y"`), 1}}},
-		{"double quotes keep single", `a = "it's"`, []kv{{"a", str("it's"), 1}}},
-		{"empty string", `a = ""`, []kv{{"a", str(""), 1}}},
-		{"no escapes", `a = "back\slash"`, []kv{{"a", str(`back\slash`), 1}}},
-		{"hash inside string", `a = "#not a comment" # a comment`, []kv{{"a", str("#not a comment"), 1}}},
-		{"triple quoted multi-line", "a = \"\"\"one\n\"two\"\nthree\"\"\"\nb = 1",
-			[]kv{{"a", str("one\n\"two\"\nthree"), 1}, {"b", unsigned(1), 4}}},
-		{"triple quoted empty", `a = """""" ; b = 2`, []kv{{"a", str(""), 1}, {"b", unsigned(2), 1}}},
-		{"unsigned", "a = 42", []kv{{"a", unsigned(42), 1}}},
-		{"plus sign", "a = +7", []kv{{"a", unsigned(7), 1}}},
-		{"leading zeros", "a = 0777", []kv{{"a", unsigned(777), 1}}},
-		{"max unsigned", "a = 18446744073709551615", []kv{{"a", unsigned(1<<64 - 1), 1}}},
-		{"negative", "a = -5", []kv{{"a", signed(-5), 1}}},
-		{"minus zero is signed", "a = -0", []kv{{"a", signed(0), 1}}},
-		{"min signed", "a = -9223372036854775808", []kv{{"a", signed(-1 << 63), 1}}},
-		{"empty list", "a = []", []kv{{"a", list(), 1}}},
-		{"list", `a = [ "x", 'y' ]`, []kv{{"a", list(str("x"), str("y")), 1}}},
-		{"list trailing comma", `a = ["x",]`, []kv{{"a", list(str("x")), 1}}},
-		{"list mixed and nested", `a = [1, -2, "s", [3]]`,
-			[]kv{{"a", list(unsigned(1), signed(-2), str("s"), list(unsigned(3))), 1}}},
-		{"list over lines with comments", "a = [ # first\n  \"x\", # the x\n\n  \"y\"\n  # done\n]\nb = 1",
-			[]kv{{"a", list(str("x"), str("y")), 1}, {"b", unsigned(1), 7}}},
-		{"semicolons", "a = 1; b = 2 ;c=3", []kv{{"a", unsigned(1), 1}, {"b", unsigned(2), 1}, {"c", unsigned(3), 1}}},
-		{"semicolon then newline", "a = 1;\nb = 2", []kv{{"a", unsigned(1), 1}, {"b", unsigned(2), 2}}},
-		{"trailing comment", "a = 1 # one\nb = 2", []kv{{"a", unsigned(1), 1}, {"b", unsigned(2), 2}}},
-		{"CRLF", "a = 1\r\nb = 'x'\r\n", []kv{{"a", unsigned(1), 1}, {"b", str("x"), 2}}},
-		{"tabs and spaces", "\t a\t=\t1 \t\n", []kv{{"a", unsigned(1), 2 - 1}}},
-		{"names with digits and underscores", "log_level2_x = 1", []kv{{"log_level2_x", unsigned(1), 1}}},
-		{"no newline at end", "a = 'x'", []kv{{"a", str("x"), 1}}},
-		{"leading blank lines count", "\n\n# c\n\na = 1", []kv{{"a", unsigned(1), 5}}},
-		{"duplicates kept in order", "a = 1\na = 2", []kv{{"a", unsigned(1), 1}, {"a", unsigned(2), 2}}},
-	}
-	for _, c := range cases {
+	for _, c := range acceptCases {
 		t.Run(c.name, func(t *testing.T) {
 			f, err := Parse("t.conf", []byte(c.in))
 			if err != nil {
@@ -82,43 +84,48 @@ func TestParseAccepts(t *testing.T) {
 	}
 }
 
+// rejectCases are inputs libvirt rejects, with its message.
+var rejectCases = []struct {
+	in   string
+	want string // message after "configuration file syntax error: "
+}{
+	{"a =", "t.conf:1: expecting a value"},
+	{"a = \n1", "t.conf:1: expecting a value"},
+	{"a = x", "t.conf:1: expecting a value"},
+	{"a = true", "t.conf:1: expecting a value"},
+	{"\n\na 1", "t.conf:3: expecting an assignment"},
+	{"a", "t.conf:1: expecting an assignment"},
+	{"a.b = 1", "t.conf:1: expecting an assignment"},
+	{"1a = 1", "t.conf:1: expecting a name"},
+	{"_a = 1", "t.conf:1: expecting a name"},
+	{"a = 1;;", "t.conf:1: expecting a name"},
+	{"= 1", "t.conf:1: expecting a name"},
+	{`a = "abc`, "t.conf:1: unterminated string"},
+	{"a = \"abc\n\"", "t.conf:1: unterminated string"},
+	{"a = 'abc\r'", "t.conf:1: unterminated string"},
+	{"a = 1\nb = \"\"\"abc\n\n", "t.conf:2: unterminated string"},
+	{"a = 1\nb = \"\"\"abc\n\nx\n\ny", "t.conf:5: unterminated string"},
+	{"a = \"\"\"\"\"\"", "t.conf:1: expecting a separator"},
+	{"a = \"\"\"\n", "t.conf:1: expecting a separator"},
+	{"a = -", "t.conf:1: unterminated number"},
+	{"a = +x", "t.conf:1: unterminated number"},
+	{"a = 1 2", "t.conf:1: expecting a separator"},
+	{"a = 1x", "t.conf:1: expecting a separator"},
+	{`a = "x" "y"`, "t.conf:1: expecting a separator"},
+	{"a = 1 b = 2", "t.conf:1: expecting a separator"},
+	{`a = ["x" "y"]`, "t.conf:1: expecting a separator in list"},
+	{"a = [\n1\n2]", "t.conf:3: expecting a separator in list"},
+	{`a = ["x", `, "t.conf:1: expecting a value"},
+	{`a = [,]`, "t.conf:1: expecting a value"},
+	{`a = ["x"`, "t.conf:1: list is not closed with ]"},
+	{"a = [\n\n", "t.conf:3: list is not closed with ]"},
+	{"a = 18446744073709551616", "t.conf:1: number out of range"},
+	{"a = -9223372036854775809", "t.conf:1: number out of range"},
+	{"a = " + strings.Repeat("[", maxDepth+1), "t.conf:1: lists nested too deeply"},
+}
+
 func TestParseRejects(t *testing.T) {
-	cases := []struct {
-		in   string
-		want string // message after "configuration file syntax error: "
-	}{
-		{"a =", "t.conf:1: expecting a value"},
-		{"a = \n1", "t.conf:1: expecting a value"},
-		{"a = x", "t.conf:1: expecting a value"},
-		{"a = true", "t.conf:1: expecting a value"},
-		{"\n\na 1", "t.conf:3: expecting an assignment"},
-		{"a", "t.conf:1: expecting an assignment"},
-		{"a.b = 1", "t.conf:1: expecting an assignment"},
-		{"1a = 1", "t.conf:1: expecting a name"},
-		{"_a = 1", "t.conf:1: expecting a name"},
-		{"a = 1;;", "t.conf:1: expecting a name"},
-		{"= 1", "t.conf:1: expecting a name"},
-		{`a = "abc`, "t.conf:1: unterminated string"},
-		{"a = \"abc\n\"", "t.conf:1: unterminated string"},
-		{"a = 'abc\r'", "t.conf:1: unterminated string"},
-		{"a = 1\nb = \"\"\"abc\n\n", "t.conf:4: unterminated string"},
-		{"a = -", "t.conf:1: unterminated number"},
-		{"a = +x", "t.conf:1: unterminated number"},
-		{"a = 1 2", "t.conf:1: expecting a separator"},
-		{"a = 1x", "t.conf:1: expecting a separator"},
-		{`a = "x" "y"`, "t.conf:1: expecting a separator"},
-		{"a = 1 b = 2", "t.conf:1: expecting a separator"},
-		{`a = ["x" "y"]`, "t.conf:1: expecting a separator in list"},
-		{"a = [\n1\n2]", "t.conf:3: expecting a separator in list"},
-		{`a = ["x", `, "t.conf:1: expecting a value"},
-		{`a = [,]`, "t.conf:1: expecting a value"},
-		{`a = ["x"`, "t.conf:1: list is not closed with ]"},
-		{"a = [\n\n", "t.conf:3: list is not closed with ]"},
-		{"a = 18446744073709551616", "t.conf:1: number out of range"},
-		{"a = -9223372036854775809", "t.conf:1: number out of range"},
-		{"a = " + strings.Repeat("[", maxDepth+1), "t.conf:1: lists nested too deeply"},
-	}
-	for _, c := range cases {
+	for _, c := range rejectCases {
 		_, err := Parse("t.conf", []byte(c.in))
 		var ve *virterror.Error
 		if !errors.As(err, &ve) {

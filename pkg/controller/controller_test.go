@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	"github.com/virtlxcd/virtlxcd/pkg/cgroup"
 	"github.com/virtlxcd/virtlxcd/pkg/pidfd"
 	"golang.org/x/sys/unix"
@@ -19,8 +20,12 @@ import (
 func TestStartNamespacesCgroupConsole(t *testing.T) {
 	e := newEnv(t)
 	spec := e.spec("/bin/sh")
-	spec.PidsLimit = 64
+	spec.PidsLimit = 16
 	spec.CPUShares = 512
+	spec.CPUPeriod, spec.CPUQuota = 100000, 50000
+	spec.HardLimitKiB = 96 * 1024 // wins over MemoryKiB
+	spec.SoftLimitKiB = 32 * 1024
+	spec.SwapHardLimitKiB = 128 * 1024
 	c := e.start(spec)
 
 	if c.ControllerPID() <= 0 || c.InitPID() <= 0 || c.ControllerPID() == c.InitPID() {
@@ -49,11 +54,28 @@ func TestStartNamespacesCgroupConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lim, err := g.MemoryLimit(); err != nil || lim != 64<<20 {
-		t.Errorf("memory limit %d (%v), want %d", lim, err, 64<<20)
+	if lim, err := g.MemoryLimit(); err != nil || lim != 96<<20 {
+		t.Errorf("memory limit %d (%v), want %d", lim, err, 96<<20)
 	}
-	if lim, err := g.PidsLimit(); err != nil || lim != 64 {
-		t.Errorf("pids limit %d (%v), want 64", lim, err)
+	if lim, err := g.PidsLimit(); err != nil || lim != 16 {
+		t.Errorf("pids limit %d (%v), want 16", lim, err)
+	}
+	if !cgroups.IsCgroup2UnifiedMode() {
+		for _, f := range []struct{ subsys, file, want string }{
+			{"memory", "memory.soft_limit_in_bytes", "33554432"},
+			{"memory", "memory.memsw.limit_in_bytes", "134217728"},
+			{"cpu", "cpu.shares", "512"},
+			{"cpu", "cpu.cfs_period_us", "100000"},
+			{"cpu", "cpu.cfs_quota_us", "50000"},
+		} {
+			b, err := os.ReadFile(filepath.Join(g.Dir(f.subsys), f.file))
+			if _, statErr := os.Stat(filepath.Join(g.Dir(f.subsys), f.file)); errors.Is(statErr, os.ErrNotExist) && f.file == "memory.memsw.limit_in_bytes" {
+				continue // no swap accounting on this kernel
+			}
+			if err != nil || strings.TrimSpace(string(b)) != f.want {
+				t.Errorf("%s = %q (%v), want %s", f.file, b, err, f.want)
+			}
+		}
 	}
 	// The init is in the container's cgroup; the controller only passed
 	// through it to clone the init.
@@ -98,6 +120,13 @@ func TestStartNamespacesCgroupConsole(t *testing.T) {
 	if lim, _ := g.MemoryLimit(); lim != 32<<20 {
 		t.Errorf("memory limit after SetMemoryLimit %d", lim)
 	}
+
+	// The pids limit holds: the 17th process cannot be forked.
+	con = openConsole(t, c.ConsolePaths()[0])
+	if got := con.run("i=0; while [ $i -lt 20 ]; do sleep 100 >/dev/null 2>&1 & i=$((i+1)); done 2>&1 | grep -c fork"); got == "0" || got == "" {
+		t.Errorf("pids limit not enforced: %q", got)
+	}
+	con.close()
 
 	start := time.Now()
 	if err := c.Destroy(false); err != nil {

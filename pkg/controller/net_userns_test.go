@@ -43,12 +43,17 @@ func TestVethOnBridge(t *testing.T) {
 		{Type: "ethernet", HostDev: hostDev, GuestDev: "ext0", MAC: "52:54:00:aa:bb:02",
 			IPs:    []IPAddr{{Address: "10.215.0.2", Prefix: 32, Peer: "10.215.0.1"}, {Address: "10.216.0.2", Prefix: 24}},
 			Routes: []Route{{Address: "10.217.0.0", Prefix: 24, Gateway: "10.215.0.1"}}},
+		{Type: "bridge", Bridge: br, MAC: "52:54:00:aa:bb:03", LinkDown: true},
 	}
 	c := e.start(spec)
 
 	ifs := c.HostInterfaces()
-	if len(ifs) != 2 || !strings.HasPrefix(ifs[0], "vnet") || ifs[1] != hostDev {
-		t.Fatalf("host interfaces %v, want [vnetN %s]", ifs, hostDev)
+	if len(ifs) != 3 || !strings.HasPrefix(ifs[0], "vnet") || ifs[1] != hostDev || !strings.HasPrefix(ifs[2], "vnet") {
+		t.Fatalf("host interfaces %v, want [vnetN %s vnetM]", ifs, hostDev)
+	}
+	// <link state='down'/>: both ends stay down.
+	if l, err := netlink.LinkByName(ifs[2]); err != nil || l.Attrs().Flags&net.FlagUp != 0 {
+		t.Errorf("%s should be down: %v", ifs[2], err)
 	}
 	if a, b := nsLink(c.InitPID(), "net"), nsLink(os.Getpid(), "net"); a == b {
 		t.Error("container shares the host network namespace")
@@ -94,6 +99,9 @@ func TestVethOnBridge(t *testing.T) {
 	}
 	if routes, _ := h.RouteList(eth0, netlink.FAMILY_V4); !hasRoute(routes, "10.214.0.0/16", "10.213.0.1") {
 		t.Errorf("guest routes: %v", routes)
+	}
+	if eth2, err := h.LinkByName("eth2"); err != nil || eth2.Attrs().Flags&net.FlagUp != 0 {
+		t.Errorf("eth2 should exist and be down: %v", err)
 	}
 	ext0, err := h.LinkByName("ext0")
 	if err != nil {

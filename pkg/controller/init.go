@@ -21,7 +21,7 @@ import (
 // initConfig is what the controller sends to the container-side stage.
 type initConfig struct {
 	Spec Spec   `json:"spec"`
-	Root string `json:"root"` // empty directory the root is mounted on
+	Root string `json:"root"` // empty directory for a host root to be mounted on
 }
 
 // runInit is the container-side stage: PID 1 of the new namespaces, still
@@ -94,7 +94,13 @@ func (b *builder) build() error {
 		}
 	}
 	// pivot_root needs the new root to be a mount point; a recursive bind
-	// also brings the mounts below the root along.
+	// also brings the mounts below the root along. A root directory is
+	// bound onto itself: with a user namespace, the mapped root may not
+	// be allowed to reach the state directory, but it can reach its own
+	// root file system. The host root needs the spare directory.
+	if src != "/" {
+		b.root = src
+	}
 	if err := unix.Mount(src, b.root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind root %s: %w", src, err)
 	}

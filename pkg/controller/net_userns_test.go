@@ -135,6 +135,11 @@ func TestUserNamespace(t *testing.T) {
 	spec.UIDMap = []IDMap{{Start: 0, Target: 100000, Count: 65536}}
 	spec.GIDMap = []IDMap{{Start: 0, Target: 100000, Count: 65536}}
 	spec.PrivNet = true
+	// libvirt's state directory may be private to root: the container must
+	// not need to reach it.
+	if err := os.MkdirAll(e.dirs.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	c := e.start(spec)
 
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", c.InitPID()))

@@ -170,7 +170,7 @@ func TestToSpec(t *testing.T) {
 		GIDMap:    []controller.IDMap{{Start: 0, Target: 100000, Count: 65536}},
 		MemoryKiB: 262144, HardLimitKiB: 204800, SoftLimitKiB: 100000, SwapHardLimitKiB: 307200,
 		CPUShares: 512, CPUPeriod: 100000, CPUQuota: 50000, Partition: "/machine",
-		PrivNet: true,
+		PrivNet: true, CapPolicy: "default", CapsOn: []string{"sys_time"}, CapsOff: []string{"net_admin"},
 		Interfaces: []controller.Interface{
 			{Type: "bridge", Bridge: "br0", GuestDev: "veth-in", MAC: "52:54:00:aa:bb:cc",
 				IPs:      []controller.IPAddr{{Address: "192.168.7.2", Prefix: 24}},

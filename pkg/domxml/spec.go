@@ -71,8 +71,9 @@ func ToSpec(d *libvirtxml.Domain) (*controller.Spec, error) {
 			return nil, startErr("you must map both uid and gid of the container")
 		}
 	}
-	if d.Features != nil && d.Features.PrivNet != nil {
-		s.PrivNet = true
+	if f := d.Features; f != nil {
+		s.PrivNet = f.PrivNet != nil
+		s.CapPolicy, s.CapsOn, s.CapsOff = capSpec(f.Capabilities)
 	}
 	if d.Devices == nil {
 		return nil, startErr("At least one PTY console is required")

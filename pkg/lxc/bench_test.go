@@ -2,6 +2,7 @@ package lxc
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -106,6 +107,8 @@ func BenchmarkStartDestroy(b *testing.B) {
 	}
 	b.ReportMetric(float64(median(starts).Microseconds())/1000, "start-ms")
 	b.ReportMetric(float64(median(destroys).Microseconds())/1000, "destroy-ms")
+	b.ReportMetric(float64(slices.Max(starts).Microseconds())/1000, "start-max-ms")
+	b.ReportMetric(float64(slices.Max(destroys).Microseconds())/1000, "destroy-max-ms")
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -111,16 +111,18 @@ func (d *Driver) rebootAfterRestart(m *dom) {
 // autostartAll starts every inactive domain marked for autostart.
 func (d *Driver) autostartAll() {
 	d.mu.RLock()
-	var todo []*dom
+	var todo []domain.Ref
 	for _, m := range d.byUUID {
 		if m.autostart && !m.active() {
-			todo = append(todo, m)
+			todo = append(todo, m.ref)
 		}
 	}
 	d.mu.RUnlock()
-	for _, m := range todo {
-		if _, err := d.Create(m.ref, 0); err != nil {
-			d.log.Warn("cannot autostart domain", "name", m.ref.Name, "err", err)
+	for _, ref := range todo {
+		if _, err := d.Create(ref, 0); err != nil {
+			d.log.Warn("cannot autostart domain", "name", ref.Name, "err", err)
+			continue
 		}
+		d.log.Info("autostarted domain", "name", ref.Name)
 	}
 }

@@ -1,0 +1,68 @@
+package lxc
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/virtlxcd/virtlxcd/pkg/domain"
+)
+
+// TestBridgeInterface starts a domain with <interface type='bridge'> and
+// checks what the driver reports: the host veth in the live XML (and only
+// there), attached to the bridge, and gone after destroy.
+func TestBridgeInterface(t *testing.T) {
+	needContainers(t)
+	br := fmt.Sprintf("lxb%d", os.Getpid()%1000000)
+	la := netlink.NewLinkAttrs()
+	la.Name = br
+	bridge := &netlink.Bridge{LinkAttrs: la}
+	if err := netlink.LinkAdd(bridge); err != nil {
+		t.Fatalf("create bridge: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := netlink.LinkDel(bridge); err != nil {
+			t.Errorf("delete bridge: %v", err)
+		}
+	})
+	d := containerDriver(t, testPaths(t))
+	name := uniq(t, "net")
+	xml := strings.Replace(rootXML(name, makeRootfs(t), initScript), "<console type='pty'/>",
+		"<interface type='bridge'><mac address='52:54:00:12:34:56'/><source bridge='"+br+"'/></interface><console type='pty'/>", 1)
+	ref, err := d.DefineXML(xml, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, err = d.Create(ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	live, _ := d.GetXMLDesc(ref, 0)
+	var host string
+	if i := strings.Index(live, `<target dev="`); i >= 0 {
+		host = strings.SplitN(live[i+len(`<target dev="`):], `"`, 2)[0]
+	}
+	if !strings.HasPrefix(host, "vnet") || !strings.Contains(live, `<guest dev="eth0">`) ||
+		!strings.Contains(live, `<mac address="52:54:00:12:34:56">`) || !strings.Contains(live, `<alias name="net0">`) {
+		t.Fatalf("live interface XML (host %q):\n%s", host, live)
+	}
+	inactive, _ := d.GetXMLDesc(ref, domain.XMLInactive)
+	if strings.Contains(inactive, host) {
+		t.Errorf("inactive XML names the generated %s", host)
+	}
+	l, err := netlink.LinkByName(host)
+	if err != nil {
+		t.Fatalf("host veth %s: %v", host, err)
+	}
+	if l.Attrs().MasterIndex != bridge.Attrs().Index {
+		t.Errorf("%s not on bridge %s", host, br)
+	}
+	if err := d.Destroy(ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(host); err == nil {
+		t.Errorf("veth %s left after destroy", host)
+	}
+}

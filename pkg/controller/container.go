@@ -89,11 +89,12 @@ type Stats struct {
 
 // Container is the daemon's handle on a running container's controller.
 type Container struct {
-	dirs Dirs
-	st   status
-	ctrl *pidfd.Proc
-	cg   *cgroup.Group
-	mon  *monitorClient // nil when the monitor could not be reached
+	dirs  Dirs
+	st    status
+	ctrl  *pidfd.Proc
+	cg    *cgroup.Group
+	monMu sync.Mutex
+	mon   *monitorClient // nil until the monitor could be reached
 
 	cancelR, cancelW *os.File // closing cancelW stops the watcher
 	closeOnce        sync.Once
@@ -393,15 +394,25 @@ func consumeExit(dirs Dirs, name string) (Exit, bool) {
 	return Exit{Reason: parseReason(rec.Reason), Status: rec.Status}, true
 }
 
-func (c *Container) request(op string, initctl, signal bool) error {
+func (c *Container) monitor() (*monitorClient, error) {
+	c.monMu.Lock()
+	defer c.monMu.Unlock()
 	if c.mon == nil {
 		mon, err := dialMonitor(c.dirs.sockFile(c.st.Name))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.mon = mon
 	}
-	err := c.mon.call(request{Op: op, InitCtl: initctl, Signal: signal}, 10*time.Second)
+	return c.mon, nil
+}
+
+func (c *Container) request(op string, initctl, signal bool) error {
+	mon, err := c.monitor()
+	if err != nil {
+		return err
+	}
+	err = mon.call(request{Op: op, InitCtl: initctl, Signal: signal}, 10*time.Second)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, c.st.Name, err)
 	}
@@ -434,8 +445,15 @@ func (c *Container) Destroy(graceful bool) error {
 		return c.request(opTerminate, false, false)
 	}
 	if err := c.request(opDestroy, false, false); err != nil {
-		// The controller does not answer: kill the container and the
-		// controller; the watcher then cleans up and reports a failure.
+		// No answer. The controller may be on its way out already (a
+		// concurrent destroy, the init just exited): give it a moment.
+		select {
+		case <-c.done:
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+		// It is stuck: kill the container and the controller; the
+		// watcher then cleans up and reports a failure.
 		kerr := c.cg.Kill()
 		if serr := c.ctrl.Signal(syscall.SIGKILL); serr != nil && !errors.Is(serr, pidfd.ErrGone) {
 			kerr = errors.Join(kerr, serr)
@@ -501,9 +519,11 @@ func (c *Container) Close() error {
 		if c.cancelW != nil {
 			c.cancelW.Close()
 		}
+		c.monMu.Lock()
 		if c.mon != nil {
 			c.mon.close()
 		}
+		c.monMu.Unlock()
 	})
 	return nil
 }

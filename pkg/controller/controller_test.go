@@ -233,6 +233,23 @@ func TestGracefulDestroy(t *testing.T) {
 	}
 }
 
+func TestConcurrentDestroy(t *testing.T) {
+	e := newEnv(t)
+	c := e.start(e.spec("/bin/sleep", "1000"))
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() { errs <- c.Destroy(false) }()
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if ex := c.Exit(); ex.Reason != Destroyed {
+		t.Errorf("exit %+v, want destroyed", ex)
+	}
+}
+
 func TestAttachAfterDaemonRestart(t *testing.T) {
 	e := newEnv(t)
 	spec := e.spec("/bin/sh")

@@ -376,7 +376,7 @@ func (c *Container) cleanup() {
 		_ = c.cg.WaitEmpty(2 * time.Second)
 		_ = c.cg.Destroy()
 	}
-	_ = netdev.Remove(c.st.Interfaces)
+	_ = netdev.Remove(c.st.Links)
 	// A new controller for the same name may already own the files.
 	var cur status
 	if err := readJSON(c.dirs.statusFile(c.st.Name), &cur); err == nil && cur.ControllerPID != c.st.ControllerPID {

@@ -68,7 +68,7 @@ type controller struct {
 	init    *exec.Cmd
 	relays  []*ptyrelay.Relay
 	slaves  []*os.File // container-side console slaves, held open
-	ifaces  []string
+	links   []netdev.Link
 	st      status
 	ln      *net.UnixListener
 	reqKill atomic.Int32 // set to 1 when a destroy asked for the exit
@@ -233,7 +233,7 @@ func (c *controller) setup() error {
 	}
 
 	if ownNetwork(s) {
-		c.ifaces, err = netdev.Setup(c.init.Process.Pid, veths(s))
+		c.links, err = netdev.Setup(c.init.Process.Pid, veths(s))
 		if err != nil {
 			return err
 		}
@@ -260,7 +260,8 @@ func (c *controller) setup() error {
 		ControllerTime: startTime,
 		InitPID:        initPID,
 		InitTime:       initTime,
-		Interfaces:     c.ifaces,
+		Interfaces:     netdev.Names(c.links),
+		Links:          c.links,
 		Cgroup:         cgPath,
 	}
 	for _, r := range c.relays {
@@ -282,7 +283,7 @@ func (c *controller) setup() error {
 		return err
 	}
 	logf("container %s running: init pid %d, consoles %v, interfaces %v, cgroup %s",
-		s.Name, initPID, c.st.Consoles, c.ifaces, cgPath)
+		s.Name, initPID, c.st.Consoles, c.st.Interfaces, cgPath)
 	return nil
 }
 
@@ -476,7 +477,7 @@ func (c *controller) teardown() {
 			logf("%v", err)
 		}
 	}
-	if err := netdev.Remove(c.ifaces); err != nil {
+	if err := netdev.Remove(c.links); err != nil {
 		logf("remove interfaces: %v", err)
 	}
 }

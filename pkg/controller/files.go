@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/virtlxcd/virtlxcd/pkg/netdev"
 )
 
 // Files the controller keeps in Dirs.StateDir, named after the domain as
@@ -32,7 +34,10 @@ type status struct {
 	InitTime       uint64   `json:"init_start_time"`
 	Consoles       []string `json:"consoles"`
 	Interfaces     []string `json:"interfaces,omitempty"`
-	Cgroup         string   `json:"cgroup"`
+	// Links adds the ifindex to each interface, so that cleanup never
+	// deletes a device that took over a vanished veth's name.
+	Links  []netdev.Link `json:"links,omitempty"`
+	Cgroup string        `json:"cgroup"`
 }
 
 // exitRecord is written by the controller just before it exits and

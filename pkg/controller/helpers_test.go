@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/virtlxcd/virtlxcd/pkg/cgroup"
+	"github.com/virtlxcd/virtlxcd/pkg/netdev"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -161,7 +162,7 @@ func (e *env) start(spec *Spec) *Container {
 			}
 			d.Close()
 		}
-		e.assertGone(spec.Name, c.CgroupPath(), c.HostInterfaces())
+		e.assertGone(spec.Name, c.CgroupPath(), c.st.Links)
 	})
 	return c
 }
@@ -173,7 +174,7 @@ func (e *env) log(name string) string {
 
 // assertGone checks that no cgroup directory, state file or host veth of
 // the container is left.
-func (e *env) assertGone(name, cgPath string, ifaces []string) {
+func (e *env) assertGone(name, cgPath string, links []netdev.Link) {
 	e.t.Helper()
 	defer func() {
 		if e.t.Failed() {
@@ -194,9 +195,10 @@ func (e *env) assertGone(name, cgPath string, ifaces []string) {
 			e.t.Errorf("state file %s left behind (%v)", p, err)
 		}
 	}
-	for _, n := range ifaces {
-		if _, err := netlink.LinkByName(n); err == nil {
-			e.t.Errorf("host interface %s left behind", n)
+	// By index and name: a concurrent test may already reuse the name.
+	for _, want := range links {
+		if l, err := netlink.LinkByIndex(want.Index); err == nil && l.Attrs().Name == want.Name {
+			e.t.Errorf("host interface %s left behind", want.Name)
 		}
 	}
 }

@@ -48,6 +48,9 @@ func TestVethOnBridge(t *testing.T) {
 	c := e.start(spec)
 
 	ifs := c.HostInterfaces()
+	if len(c.st.Links) != len(ifs) {
+		t.Errorf("status links %v for interfaces %v", c.st.Links, ifs)
+	}
 	if len(ifs) != 3 || !strings.HasPrefix(ifs[0], "vnet") || ifs[1] != hostDev || !strings.HasPrefix(ifs[2], "vnet") {
 		t.Fatalf("host interfaces %v, want [vnetN %s vnetM]", ifs, hostDev)
 	}

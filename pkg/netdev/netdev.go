@@ -51,7 +51,7 @@ type Route struct {
 // new one starts with it down), creates every veth for the container and
 // returns the host-side names in order. On error everything created is
 // removed.
-func Setup(pid int, veths []Veth) (hostNames []string, err error) {
+func Setup(pid int, veths []Veth) (created []Link, err error) {
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace of %d: %w", pid, err)
@@ -64,8 +64,8 @@ func Setup(pid int, veths []Veth) (hostNames []string, err error) {
 	defer in.Delete()
 	defer func() {
 		if err != nil {
-			Remove(hostNames)
-			hostNames = nil
+			Remove(created)
+			created = nil
 		}
 	}()
 	if lo, lerr := in.LinkByName("lo"); lerr == nil {
@@ -74,30 +74,37 @@ func Setup(pid int, veths []Veth) (hostNames []string, err error) {
 		}
 	}
 	for i, v := range veths {
-		name, err := create(pid, v)
+		link, err := create(pid, v)
 		if err != nil {
-			return hostNames, fmt.Errorf("interface %d: %w", i, err)
+			return created, fmt.Errorf("interface %d: %w", i, err)
 		}
-		hostNames = append(hostNames, name)
-		if err := configure(in, name, v); err != nil {
-			return hostNames, fmt.Errorf("interface %s: %w", name, err)
+		created = append(created, Link{Name: link.Attrs().Name, Index: link.Attrs().Index})
+		if err := configure(in, link, v); err != nil {
+			return created, fmt.Errorf("interface %s: %w", link.Attrs().Name, err)
 		}
 	}
-	return hostNames, nil
+	return created, nil
 }
 
-// create adds the pair and returns the host end's name. Without a fixed
-// name it takes the first free vnetN and retries when a concurrent start
-// grabbed the same one.
-func create(pid int, v Veth) (string, error) {
+// Link identifies a host-side device by name and index: names of vanished
+// devices are reused at once (vnetN), indexes are not.
+type Link struct {
+	Name  string `json:"name"`
+	Index int    `json:"index"`
+}
+
+// create adds the pair and returns the host end. Without a fixed name it
+// takes the first free vnetN and retries when a concurrent start grabbed
+// the same one.
+func create(pid int, v Veth) (netlink.Link, error) {
 	var master int
 	if v.Type == "bridge" {
 		br, err := netlink.LinkByName(v.Bridge)
 		if err != nil {
-			return "", fmt.Errorf("bridge %q: %w", v.Bridge, err)
+			return nil, fmt.Errorf("bridge %q: %w", v.Bridge, err)
 		}
 		if _, ok := br.(*netlink.Bridge); !ok {
-			return "", fmt.Errorf("%q is not a bridge", v.Bridge)
+			return nil, fmt.Errorf("%q is not a bridge", v.Bridge)
 		}
 		master = br.Attrs().Index
 	}
@@ -105,7 +112,7 @@ func create(pid int, v Veth) (string, error) {
 	if v.MAC != "" {
 		m, err := net.ParseMAC(v.MAC)
 		if err != nil {
-			return "", fmt.Errorf("mac %q: %w", v.MAC, err)
+			return nil, fmt.Errorf("mac %q: %w", v.MAC, err)
 		}
 		mac = m
 	}
@@ -114,7 +121,7 @@ func create(pid int, v Veth) (string, error) {
 		if name == "" {
 			n, err := freeVnet()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			name = n
 		}
@@ -132,11 +139,15 @@ func create(pid int, v Veth) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("create veth %s/%s: %w", name, v.Guest, err)
+			return nil, fmt.Errorf("create veth %s/%s: %w", name, v.Guest, err)
 		}
-		return name, nil
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("created veth %s: %w", name, err)
+		}
+		return l, nil
 	}
-	return "", errors.New("no free vnetN name after 16 attempts")
+	return nil, errors.New("no free vnetN name after 16 attempts")
 }
 
 func freeVnet() (string, error) {
@@ -159,11 +170,8 @@ func freeVnet() (string, error) {
 	}
 }
 
-func configure(in *netlink.Handle, hostName string, v Veth) error {
-	host, err := netlink.LinkByName(hostName)
-	if err != nil {
-		return err
-	}
+func configure(in *netlink.Handle, host netlink.Link, v Veth) error {
+	hostName := host.Attrs().Name
 	guest, err := in.LinkByName(v.Guest)
 	if err != nil {
 		return fmt.Errorf("guest end %s: %w", v.Guest, err)
@@ -267,22 +275,30 @@ func addRoute(h *netlink.Handle, l netlink.Link, r Route) error {
 }
 
 // Remove deletes host-side veths; the kernel removes each peer with it.
-// Names already gone (the namespace died first) are not an error.
-func Remove(hostNames []string) error {
+// Devices already gone (the namespace died first) are not an error, and a
+// name now held by another device is left alone.
+func Remove(links []Link) error {
 	var errs []error
-	for _, n := range hostNames {
-		l, err := netlink.LinkByName(n)
-		if err != nil {
+	for _, want := range links {
+		l, err := netlink.LinkByIndex(want.Index)
+		if err != nil || l.Attrs().Name != want.Name {
 			continue
 		}
 		if _, ok := l.(*netlink.Veth); !ok {
-			// Never delete a device we did not create (the name may have
-			// been reused after the pair vanished).
 			continue
 		}
 		if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-			errs = append(errs, fmt.Errorf("delete %s: %w", n, err))
+			errs = append(errs, fmt.Errorf("delete %s: %w", want.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Names lists the names of links.
+func Names(links []Link) []string {
+	var out []string
+	for _, l := range links {
+		out = append(out, l.Name)
+	}
+	return out
 }

@@ -441,6 +441,19 @@ func TestFilesystemsAndInitSettings(t *testing.T) {
 	}
 }
 
+func TestReadOnlyRoot(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("/bin/sh")
+	spec.Filesystems[0].ReadOnly = true
+	spec.Filesystems = append(spec.Filesystems, Filesystem{Type: "ram", Target: "/tmp"})
+	c := e.start(spec)
+	con := openConsole(t, c.ConsolePaths()[0])
+	defer con.close()
+	if got := con.run("touch /x 2>&1; touch /tmp/y && echo tmp-ok"); !strings.Contains(got, "Read-only") || !strings.HasSuffix(got, "tmp-ok") {
+		t.Errorf("read-only root: %q", got)
+	}
+}
+
 func TestHostRoot(t *testing.T) {
 	e := newEnv(t)
 	spec := e.spec("/bin/sh")

@@ -195,6 +195,11 @@ func (e *env) assertGone(name, cgPath string, links []netdev.Link) {
 			e.t.Errorf("state file %s left behind (%v)", p, err)
 		}
 	}
+	// The container's mounts lived in its own mount namespace; none may
+	// have leaked into the host's.
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(mi), e.base) {
+		e.t.Errorf("mounts below %s leaked into the host namespace", e.base)
+	}
 	// By index and name: a concurrent test may already reuse the name.
 	for _, want := range links {
 		if l, err := netlink.LinkByIndex(want.Index); err == nil && l.Attrs().Name == want.Name {

@@ -96,9 +96,8 @@ type Container struct {
 	monMu sync.Mutex
 	mon   *monitorClient // nil until the monitor could be reached
 
-	cancelR, cancelW *os.File // closing cancelW stops the watcher
-	closeOnce        sync.Once
-	closed           atomic.Bool
+	closeOnce sync.Once
+	closed    atomic.Bool
 
 	done chan struct{}
 	exit Exit
@@ -335,21 +334,13 @@ func attachStatus(dirs Dirs, st status, started bool) (*Container, error) {
 	if mon, err := dialMonitor(dirs.sockFile(st.Name)); err == nil {
 		c.mon = mon
 	}
-	c.cancelR, c.cancelW, err = os.Pipe()
-	if err != nil {
-		ctrl.Close()
-		return nil, err
-	}
 	go c.watch()
 	return c, nil
 }
 
 func (c *Container) watch() {
-	exited, err := c.ctrl.Wait(int(c.cancelR.Fd()))
-	c.cancelR.Close()
-	if err != nil || !exited {
+	if err := c.ctrl.Wait(); err != nil {
 		// Close was called: the handle is released, the container runs on.
-		c.ctrl.Close()
 		return
 	}
 	c.ctrl.Close()
@@ -516,8 +507,8 @@ func (c *Container) SetMemoryLimit(kib uint64) error {
 func (c *Container) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		if c.cancelW != nil {
-			c.cancelW.Close()
+		if c.ctrl != nil {
+			c.ctrl.Close() // ends the watcher
 		}
 		c.monMu.Lock()
 		if c.mon != nil {

@@ -37,10 +37,11 @@ func StartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(f[19], 10, 64)
 }
 
-// Proc is an open pidfd on one process.
+// Proc is an open pidfd on one process. The descriptor is registered with
+// the runtime's poller, so a goroutine waiting for the exit holds no thread.
 type Proc struct {
 	PID int
-	fd  int
+	f   *os.File
 }
 
 // ErrGone means the process no longer exists (or the PID now belongs to
@@ -53,14 +54,15 @@ func Open(pid int, startTime uint64) (*Proc, error) {
 	if pid <= 0 {
 		return nil, ErrGone
 	}
-	fd, err := unix.PidfdOpen(pid, 0)
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return nil, ErrGone
 		}
 		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
-	p := &Proc{PID: pid, fd: fd}
+	unix.CloseOnExec(fd)
+	p := &Proc{PID: pid, f: os.NewFile(uintptr(fd), "pidfd:"+strconv.Itoa(pid))}
 	// Read the start time after opening the pidfd: if it still matches, the
 	// pidfd refers to the same process.
 	if startTime != 0 {
@@ -77,51 +79,11 @@ func Open(pid int, startTime uint64) (*Proc, error) {
 	return p, nil
 }
 
-// Exited reports whether the process has terminated (zombies included).
-func (p *Proc) Exited() bool {
-	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
+// pollFD waits up to ms milliseconds (-1: forever) for fd to be readable,
+// which for a pidfd means the process terminated (zombies included).
+func pollFD(fd uintptr, ms int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
-		n, err := unix.Poll(fds, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		return err == nil && n > 0
-	}
-}
-
-// Wait blocks until the process exits or cancel (a file descriptor, -1 for
-// none) becomes readable. It reports whether the process exited.
-func (p *Proc) Wait(cancel int) (bool, error) {
-	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
-	if cancel >= 0 {
-		fds = append(fds, unix.PollFd{Fd: int32(cancel), Events: unix.POLLIN})
-	}
-	for {
-		_, err := unix.Poll(fds, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return false, fmt.Errorf("poll pidfd of %d: %w", p.PID, err)
-		}
-		if fds[0].Revents != 0 {
-			return true, nil
-		}
-		if len(fds) > 1 && fds[1].Revents != 0 {
-			return false, nil
-		}
-	}
-}
-
-// WaitTimeout waits at most d for the process to exit.
-func (p *Proc) WaitTimeout(d time.Duration) bool {
-	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
-	deadline := time.Now().Add(d)
-	for {
-		ms := int(time.Until(deadline).Milliseconds())
-		if ms < 0 {
-			ms = 0
-		}
 		n, err := unix.Poll(fds, ms)
 		if errors.Is(err, unix.EINTR) {
 			continue
@@ -130,23 +92,66 @@ func (p *Proc) WaitTimeout(d time.Duration) bool {
 	}
 }
 
+// Exited reports whether the process has terminated (zombies included).
+func (p *Proc) Exited() bool {
+	return p.pollFor(0)
+}
+
+// WaitTimeout waits at most d for the process to exit.
+func (p *Proc) WaitTimeout(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		ms := int(time.Until(deadline).Milliseconds())
+		if ms < 0 {
+			ms = 0
+		}
+		if p.pollFor(ms) || ms == 0 {
+			return p.pollFor(0)
+		}
+	}
+}
+
+func (p *Proc) pollFor(ms int) bool {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	exited := false
+	if err := rc.Control(func(fd uintptr) { exited = pollFD(fd, ms) }); err != nil {
+		return false
+	}
+	return exited
+}
+
+// Wait blocks until the process exits (nil) or Close is called (an error).
+func (p *Proc) Wait() error {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Read(func(fd uintptr) bool { return pollFD(fd, 0) })
+}
+
 // Signal sends sig to the process without the PID reuse race.
 func (p *Proc) Signal(sig syscall.Signal) error {
-	if err := unix.PidfdSendSignal(p.fd, sig, nil, 0); err != nil {
-		if errors.Is(err, unix.ESRCH) {
-			return ErrGone
-		}
-		return fmt.Errorf("signal %d: %w", p.PID, err)
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.PidfdSendSignal(int(fd), sig, nil, 0) }); err != nil {
+		return err
+	}
+	if errors.Is(serr, unix.ESRCH) {
+		return ErrGone
+	}
+	if serr != nil {
+		return fmt.Errorf("signal %d: %w", p.PID, serr)
 	}
 	return nil
 }
 
-// Close releases the pidfd.
+// Close releases the pidfd and wakes a pending Wait.
 func (p *Proc) Close() error {
-	if p.fd < 0 {
-		return nil
-	}
-	err := unix.Close(p.fd)
-	p.fd = -1
-	return err
+	return p.f.Close()
 }

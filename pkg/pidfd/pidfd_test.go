@@ -48,7 +48,7 @@ func TestLivenessAndZombies(t *testing.T) {
 	}
 }
 
-func TestWaitCancel(t *testing.T) {
+func TestWaitEndsOnExitOrClose(t *testing.T) {
 	cmd := exec.Command("sleep", "1000")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -58,24 +58,31 @@ func TestWaitCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	var fds [2]int
-	if err := syscall.Pipe(fds[:]); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fds[0])
-	res := make(chan bool, 1)
-	go func() {
-		exited, _ := p.Wait(fds[0])
-		res <- exited
-	}()
-	syscall.Close(fds[1])
+	res := make(chan error, 1)
+	go func() { res <- p.Wait() }()
+	p.Close()
 	select {
-	case exited := <-res:
-		if exited {
-			t.Error("cancelled wait reported an exit")
+	case err := <-res:
+		if err == nil {
+			t.Error("Wait after Close reported an exit")
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("closing the cancel pipe did not end the wait")
+		t.Fatal("Close did not end the wait")
+	}
+
+	p, err = Open(cmd.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	go func() { res <- p.Wait() }()
+	cmd.Process.Kill()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("exit not seen")
 	}
 }

@@ -277,6 +277,18 @@ func TestAttachAfterDaemonRestart(t *testing.T) {
 	if _, err := c2.Stats(); err != nil {
 		t.Error(err)
 	}
+	// One controller per name.
+	if _, err := Start(e.exe, e.dirs, spec); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("second start of a running container: %v", err)
+	}
+	// A request the controller does not know (a newer daemon talking to an
+	// older controller) is refused and the connection stays usable.
+	if err := c2.request("no-such-op", false, false); err == nil || !strings.Contains(err.Error(), "unsupported request") {
+		t.Errorf("unknown request: %v", err)
+	}
+	if err := c2.request(opPing, false, false); err != nil {
+		t.Errorf("ping after an unknown request: %v", err)
+	}
 	if err := c2.Destroy(false); err != nil {
 		t.Fatal(err)
 	}

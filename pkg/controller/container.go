@@ -141,14 +141,14 @@ func Start(exe string, dirs Dirs, spec *Spec) (*Container, error) {
 	}
 	_ = os.Remove(dirs.exitFile(spec.Name))
 
-	logf, err := os.OpenFile(dirs.logFile(spec.Name), os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	logFile, err := os.OpenFile(dirs.logFile(spec.Name), os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	defer logf.Close()
-	logStart := logOffset(logf)
+	defer logFile.Close()
+	logStart := logOffset(logFile)
 	args := []string{Subcommand, "--name", spec.Name, "--state-dir", dirs.StateDir, "--log-dir", dirs.LogDir}
-	fmt.Fprintf(logf, "%s: starting up\n%s %s\n", logTime(time.Now()), exe, strings.Join(args, " "))
+	fmt.Fprintf(logFile, "%s: starting up\n%s %s\n", logTime(time.Now()), exe, strings.Join(args, " "))
 
 	parent, child, err := seqpacketPair()
 	if err != nil {
@@ -156,7 +156,7 @@ func Start(exe string, dirs Dirs, spec *Spec) (*Container, error) {
 	}
 	defer parent.Close()
 	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = controllerEnv(os.Environ())
 	cmd.ExtraFiles = []*os.File{child}
 	// A session of its own and no parent-death signal: the controller must
@@ -181,7 +181,7 @@ func Start(exe string, dirs Dirs, spec *Spec) (*Container, error) {
 	}
 	defer conn.Close()
 	if _, err := conn.Write(specJSON); err != nil {
-		return nil, startFailure(dirs, spec.Name, logStart, cmd, fmt.Errorf("send spec: %w", err))
+		return nil, startFailure(dirs, spec, logStart, cmd, fmt.Errorf("send spec: %w", err))
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 	buf := make([]byte, 1<<16)
@@ -190,11 +190,11 @@ func Start(exe string, dirs Dirs, spec *Spec) (*Container, error) {
 		if err == nil {
 			err = errors.New("controller exited before the container started")
 		}
-		return nil, startFailure(dirs, spec.Name, logStart, cmd, err)
+		return nil, startFailure(dirs, spec, logStart, cmd, err)
 	}
 	var r startReply
 	if err := json.Unmarshal(buf[:n], &r); err != nil {
-		return nil, startFailure(dirs, spec.Name, logStart, cmd, fmt.Errorf("parse controller reply: %w", err))
+		return nil, startFailure(dirs, spec, logStart, cmd, fmt.Errorf("parse controller reply: %w", err))
 	}
 	if r.Error != "" {
 		_ = cmd.Process.Kill()
@@ -253,10 +253,17 @@ func validate(spec *Spec) error {
 }
 
 // startFailure explains a controller that died or hung during start with
-// what it wrote to its log.
-func startFailure(dirs Dirs, name string, from int64, cmd *exec.Cmd, cause error) error {
+// what it wrote to its log, and removes what it left: a controller killed
+// mid-setup recorded nothing, but its cgroup name is known.
+func startFailure(dirs Dirs, spec *Spec, from int64, cmd *exec.Cmd, cause error) error {
 	_ = cmd.Process.Kill()
-	msg := logTail(dirs.logFile(name), from)
+	if g, err := cgroup.Open(cgroupPath(spec, cmd.Process.Pid)); err == nil && g.Exists() {
+		_ = g.Kill()
+		_ = g.WaitEmpty(2 * time.Second)
+		_ = g.Destroy()
+	}
+	_ = dirs.removeState(spec.Name)
+	msg := logTail(dirs.logFile(spec.Name), from)
 	if msg == "" {
 		return cause
 	}

@@ -154,15 +154,11 @@ func (c *controller) setup() error {
 	if err != nil {
 		return fmt.Errorf("own start time: %w", err)
 	}
-	partition := s.Partition
-	if partition == "" {
-		partition = "/machine"
-	}
 	// libvirt's naming, so that admin tools find the container. The
 	// controller joins the group to clone the container: the container is
 	// born in it, in every hierarchy, and its cgroup namespace is rooted
 	// there. Then the controller leaves again (see below).
-	cgPath := fmt.Sprintf("%s/lxc-%d-%s.libvirt-lxc", partition, pid, s.Name)
+	cgPath := cgroupPath(s, pid)
 	c.cg, err = cgroup.Create(cgPath, limits(s), pid)
 	if err != nil {
 		return err
@@ -285,6 +281,16 @@ func (c *controller) setup() error {
 	logf("container %s running: init pid %d, consoles %v, interfaces %v, cgroup %s",
 		s.Name, initPID, c.st.Consoles, c.st.Interfaces, cgPath)
 	return nil
+}
+
+// cgroupPath is libvirt's name for the cgroup of the container whose
+// controller is pid.
+func cgroupPath(s *Spec, pid int) string {
+	partition := s.Partition
+	if partition == "" {
+		partition = "/machine"
+	}
+	return fmt.Sprintf("%s/lxc-%d-%s.libvirt-lxc", partition, pid, s.Name)
 }
 
 func consoles(s *Spec) int {

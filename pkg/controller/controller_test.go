@@ -1,9 +1,12 @@
 package controller
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -299,6 +302,51 @@ func TestAttachAfterDaemonRestart(t *testing.T) {
 	if _, err := Attach(e.dirs, spec.Name); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("attach after destroy: %v, want not exist", err)
 	}
+}
+
+func TestDaemonExits(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("/bin/sh")
+	specJSON, _ := json.Marshal(spec)
+	daemon := exec.Command(e.exe)
+	daemon.Env = append(os.Environ(), shortDaemonEnv+"="+e.dirs.StateDir+":"+e.dirs.LogDir)
+	daemon.Stdin = bytes.NewReader(specJSON)
+	out, err := daemon.Output()
+	if err != nil {
+		t.Fatalf("short-lived daemon: %v", err)
+	}
+	ctrl, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	// Its parent is gone; the controller was handed to an ancestor reaper.
+	if ppid := procStatusField(ctrl, "PPid"); ppid == strconv.Itoa(daemon.Process.Pid) || ppid == "" {
+		t.Errorf("controller %d has parent %q after the daemon %d exited", ctrl, ppid, daemon.Process.Pid)
+	}
+	if sid := procStatusField(ctrl, "NSsid"); sid != strconv.Itoa(ctrl) {
+		t.Errorf("controller session %q, want its own (%d)", sid, ctrl)
+	}
+	c, err := Attach(e.dirs, spec.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.ControllerPID() != ctrl {
+		t.Errorf("attached to controller %d, want %d", c.ControllerPID(), ctrl)
+	}
+	con := openConsole(t, c.ConsolePaths()[0])
+	if got := con.run("echo alive-$((6*7))"); got != "alive-42" {
+		t.Errorf("console after the daemon exited: %q", got)
+	}
+	con.close()
+	start := time.Now()
+	if err := c.Destroy(false); err != nil {
+		t.Fatal(err)
+	}
+	// Not our child: only the pidfd tells that it is gone (whoever reaps it
+	// may take its time).
+	t.Logf("destroy of an adopted controller took %v", time.Since(start))
+	if ex := c.Exit(); ex.Reason != Destroyed {
+		t.Errorf("exit %+v", ex)
+	}
+	e.assertGone(spec.Name, c.CgroupPath(), nil)
 }
 
 func TestExitWhileNobodyWatches(t *testing.T) {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +25,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == Subcommand {
 		os.Exit(Main(os.Args[2:]))
 	}
+	if os.Getenv(shortDaemonEnv) != "" {
+		os.Exit(shortDaemon())
+	}
 	if os.Geteuid() != 0 {
 		fmt.Println("skipping: the container runtime tests need root")
 		os.Exit(0)
@@ -31,6 +35,28 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	cgroup.RemoveIfEmpty(testPartition)
 	os.Exit(code)
+}
+
+// shortDaemonEnv makes the test binary act as a daemon that starts one
+// container (spec as JSON on stdin, state and log directories in the
+// variable) and exits at once, leaving the controller behind.
+const shortDaemonEnv = "VIRTLXCD_TEST_SHORT_DAEMON"
+
+func shortDaemon() int {
+	var spec Spec
+	if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	state, logs, _ := strings.Cut(os.Getenv(shortDaemonEnv), ":")
+	exe, _ := os.Executable()
+	c, err := Start(exe, Dirs{StateDir: state, LogDir: logs}, &spec)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(c.ControllerPID())
+	return 0
 }
 
 // testPartition keeps this run's cgroups apart from the host's /machine and

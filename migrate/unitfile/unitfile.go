@@ -163,7 +163,8 @@ func (f *File) Values(section, key string) []string {
 func (f *File) Bytes() []byte { return f.data }
 
 // Rename describes one rewrite: in the given section and keys, every word in
-// From becomes To. A word whose entry already names To is dropped instead,
+// From becomes To (or is removed when To is empty; an entry left without
+// words is then removed whole). A word whose entry already names To is dropped instead,
 // so that an entry never lists a unit twice (the entry keeps To, so it never
 // ends up empty).
 type Rename struct {
@@ -181,6 +182,12 @@ func Rewrite(data []byte, r Rename) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	out, changed := f.rewrite(r, true)
+	if r.To == "" {
+		if changed && !f.rewritten(out, r) {
+			return nil, false, fmt.Errorf("cannot remove %v from %v here without changing other entries", r.From, r.Keys)
+		}
+		return out, changed, nil
+	}
 	// Dropping a word can change how the lines around it read (a comment
 	// marker or a backslash that ends up first or last on its line). When
 	// the result does not read as the intended rewrite, rename every word
@@ -195,20 +202,28 @@ func Rewrite(data []byte, r Rename) ([]byte, bool, error) {
 // else changed.
 func (f *File) rewritten(out []byte, r Rename) bool {
 	g, err := Parse(out)
-	if err != nil || len(g.Entries) != len(f.Entries) {
+	if err != nil {
 		return false
 	}
-	for i, e := range f.Entries {
-		h := g.Entries[i]
+	i := 0
+	for _, e := range f.Entries {
 		want := e.Values()
 		if e.Section == r.Section && slices.Contains(r.Keys, e.Key) {
 			want = r.apply(want)
+			if len(want) == 0 && len(e.tokens) > 0 {
+				continue // removed whole
+			}
 		}
+		if i >= len(g.Entries) {
+			return false
+		}
+		h := g.Entries[i]
+		i++
 		if h.Section != e.Section || h.Key != e.Key || !slices.Equal(h.Values(), want) {
 			return false
 		}
 	}
-	return true
+	return i == len(g.Entries)
 }
 
 // apply is the rewrite on an entry's words.
@@ -219,7 +234,7 @@ func (r Rename) apply(words []string) []string {
 		switch {
 		case !slices.Contains(r.From, w):
 			out = append(out, w)
-		case !hasTo:
+		case !hasTo && r.To != "":
 			out = append(out, r.To)
 			hasTo = true
 		}
@@ -234,7 +249,19 @@ func (f *File) rewrite(r Rename, drop bool) ([]byte, bool) {
 		if e.Section != r.Section || !slices.Contains(r.Keys, e.Key) {
 			continue
 		}
-		hasTo := slices.ContainsFunc(e.tokens, func(t token) bool { return t.text == r.To })
+		if r.To == "" {
+			n := 0
+			for _, t := range e.tokens {
+				if slices.Contains(r.From, t.text) {
+					n++
+				}
+			}
+			if n > 0 && n == len(e.tokens) {
+				edits = append(edits, edit{e.Start, e.End, ""})
+				continue
+			}
+		}
+		hasTo := r.To == "" || slices.ContainsFunc(e.tokens, func(t token) bool { return t.text == r.To })
 		for _, t := range e.tokens {
 			switch {
 			case !slices.Contains(r.From, t.text):

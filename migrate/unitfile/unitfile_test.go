@@ -177,3 +177,20 @@ func FuzzRewrite(f *testing.F) {
 		}
 	})
 }
+
+// TestRemoveWords covers the rewrite that takes libvirt's BindsTo= on the
+// socket out of a copy of its virtlxcd.service.
+func TestRemoveWords(t *testing.T) {
+	in := "[Unit]\nDescription=libvirt LXC daemon\nBindsTo=virtlxcd.socket\nWants=virtlxcd-ro.socket\n" +
+		"Requires=a.service virtlxcd.socket\n[Service]\nBindsTo=virtlxcd.socket\n"
+	want := "[Unit]\nDescription=libvirt LXC daemon\nWants=virtlxcd-ro.socket\n" +
+		"Requires=a.service\n[Service]\nBindsTo=virtlxcd.socket\n"
+	r := Rename{Section: "Unit", Keys: []string{"BindsTo", "Requires"}, From: []string{"virtlxcd.socket"}}
+	out, changed, err := Rewrite([]byte(in), r)
+	if err != nil || !changed || string(out) != want {
+		t.Fatalf("got %q %v %v\nwant %q", out, changed, err, want)
+	}
+	if again, changed, err := Rewrite(out, r); err != nil || changed || string(again) != want {
+		t.Fatalf("not idempotent: %q %v %v", again, changed, err)
+	}
+}

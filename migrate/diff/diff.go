@@ -31,8 +31,8 @@ func Unified(aName, bName string, a, b []byte) string {
 		}
 	}
 	type op struct {
-		kind byte // ' ', '-', '+'
-		text string
+		kind   byte // ' ', '-', '+'
+		text   string
 		ai, bi int // line numbers (0-based) in a and b before this op
 	}
 	var ops []op

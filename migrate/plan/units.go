@@ -53,7 +53,7 @@ var (
 // ordering is the libvirt-guests rewrite for each mode: the ordering
 // entries that name the other mode's unit name this mode's instead.
 var ordering = map[Mode]unitfile.Rename{
-	Traditional: {Section: "Unit", Keys: []string{"After", "Before"}, From: Sockets, To: Service},
+	Traditional:      {Section: "Unit", Keys: []string{"After", "Before"}, From: Sockets, To: Service},
 	SocketActivation: {Section: "Unit", Keys: []string{"After", "Before"}, From: []string{Service}, To: Sockets[0]},
 }
 

@@ -99,8 +99,8 @@ func TestStartNamespacesCgroupConsole(t *testing.T) {
 	if got := con.run("cat /proc/self/cgroup | grep memory"); !strings.HasSuffix(got, ":memory:/") {
 		t.Errorf("cgroup namespace not rooted at the container: %q", got)
 	}
-	if got := con.run("touch /sys/x 2>&1 || echo ro"); !strings.Contains(got, "ro") {
-		t.Errorf("/sys is writable: %q", got)
+	if got := con.run("touch /sys/x 2>&1; echo x 2>&1 >/proc/sys/kernel/domainname"); strings.Count(got, "Read-only file system") != 2 {
+		t.Errorf("/sys or /proc/sys is writable: %q", got)
 	}
 	if got := con.run("readlink /proc/1/fd/0; ls /dev"); !strings.Contains(got, "/dev/pts/0") || !strings.Contains(got, "console") || !strings.Contains(got, "urandom") {
 		t.Errorf("console or /dev: %q", got)

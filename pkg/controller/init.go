@@ -279,6 +279,14 @@ func (b *builder) mountProcSys() error {
 	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
+	// Most sysctls are host-wide; like libvirt, keep them read-only.
+	procSys := filepath.Join(proc, "sys")
+	if err := unix.Mount(procSys, procSys, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind /proc/sys: %w", err)
+	}
+	if err := remountRO(procSys, 0); err != nil {
+		return fmt.Errorf("make /proc/sys read-only: %w", err)
+	}
 	sys, err := b.fresh("/sys", 0o555)
 	if err != nil {
 		return err

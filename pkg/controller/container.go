@@ -196,8 +196,11 @@ func Start(exe string, dirs Dirs, spec *Spec) (*Container, error) {
 	if err := json.Unmarshal(buf[:n], &r); err != nil {
 		return nil, startFailure(dirs, spec, logStart, cmd, fmt.Errorf("parse controller reply: %w", err))
 	}
-	if r.Error != "" {
+	if r.Error != "" || r.Status.ControllerPID == 0 {
 		_ = cmd.Process.Kill()
+		if r.Error == "" {
+			r.Error = "controller answered without a status"
+		}
 		return nil, errors.New(r.Error)
 	}
 	return attachStatus(dirs, r.Status, true)

@@ -104,6 +104,10 @@ func runController(name string, dirs Dirs) int {
 		c.fail(fmt.Errorf("parse spec: %w", err))
 		return 1
 	}
+	if c.spec.Name != name {
+		c.fail(fmt.Errorf("spec is for %q, controller for %q", c.spec.Name, name))
+		return 1
+	}
 	if err := c.setup(); err != nil {
 		c.fail(err)
 		return 1
@@ -126,7 +130,7 @@ func runController(name string, dirs Dirs) int {
 // setup did.
 func (c *controller) fail(err error) {
 	logf("error: %v", err)
-	if c.init != nil && c.init.Process != nil {
+	if c.init != nil && c.init.Process != nil && c.init.ProcessState == nil {
 		_ = c.init.Process.Kill()
 		_, _ = c.init.Process.Wait()
 	}
@@ -203,8 +207,12 @@ func (c *controller) setup() error {
 	}
 	_ = ch.SetReadDeadline(time.Now().Add(30 * time.Second))
 	msg, fds, err := recvMsg(ch)
-	if err != nil {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("container setup: %w", err)
+	}
+	if msg == "" {
+		// It died without a word (a crash, reported in the log above).
+		return fmt.Errorf("container setup ended unexpectedly: %v", c.init.Wait())
 	}
 	if msg != "ready" {
 		closeFDs(fds)

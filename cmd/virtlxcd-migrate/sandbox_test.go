@@ -402,4 +402,3 @@ func TestAgainstRealSystemd(t *testing.T) {
 		t.Fatal("a refused run changed files")
 	}
 }
-

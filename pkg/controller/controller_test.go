@@ -450,12 +450,27 @@ func TestStartFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "/no/such/init") || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("start error %v, want the exec failure", err)
 	}
-	if m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", testPartition, "*-"+spec.Name+".libvirt-lxc")); len(m) > 0 {
-		t.Errorf("cgroups left behind: %v", m)
-	}
-	e.assertGone(spec.Name, testPartition+"/none", nil)
+	e.assertFailedStartGone(spec.Name)
 	if !strings.Contains(e.log(spec.Name), "starting up") {
 		t.Errorf("log lacks the start line:\n%s", e.log(spec.Name))
+	}
+	// Failures inside the container stage come back the same way.
+	for _, tc := range []struct {
+		change func(*Spec)
+		want   string
+	}{
+		{func(s *Spec) {
+			s.Filesystems = append(s.Filesystems, Filesystem{Type: "mount", Source: "/no/such/dir", Target: "/mnt"})
+		}, "filesystem source /no/such/dir"},
+		{func(s *Spec) { s.InitUser = "nosuchuser" }, "user nosuchuser"},
+		{func(s *Spec) { s.InitDir = "/no/such/dir" }, "chdir /no/such/dir"},
+	} {
+		spec := e.spec("/bin/sh")
+		tc.change(spec)
+		if _, err := Start(e.exe, e.dirs, spec); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("start error %v, want %q", err, tc.want)
+		}
+		e.assertFailedStartGone(spec.Name)
 	}
 	// A missing bridge is reported too, and cleaned up the same way.
 	spec = e.spec("/bin/sh")
@@ -463,7 +478,17 @@ func TestStartFailure(t *testing.T) {
 	if _, err := Start(e.exe, e.dirs, spec); err == nil || !strings.Contains(err.Error(), "nosuchbr0") {
 		t.Fatalf("start error %v, want the missing bridge", err)
 	}
-	e.assertGone(spec.Name, testPartition+"/none", nil)
+	e.assertFailedStartGone(spec.Name)
+}
+
+// assertFailedStartGone checks that a start that failed left no cgroup
+// (whatever its controller's PID was) and no state.
+func (e *env) assertFailedStartGone(name string) {
+	e.t.Helper()
+	if m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", testPartition, "lxc-*-"+name+".libvirt-lxc")); len(m) > 0 {
+		e.t.Errorf("cgroups left behind: %v", m)
+	}
+	e.assertGone(name, testPartition+"/none", nil)
 }
 
 func TestFilesystemsAndInitSettings(t *testing.T) {

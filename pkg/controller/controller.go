@@ -437,6 +437,8 @@ func (c *controller) serve() {
 	_ = c.dirs.removeState(c.name)
 	c.mu.Lock()
 	for conn, enc := range c.conns {
+		// A client that stopped reading must not keep the controller alive.
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_ = enc.Encode(reply{Event: "exit", Exit: &rec})
 		conn.Close()
 	}

@@ -402,3 +402,102 @@ func TestAgainstRealSystemd(t *testing.T) {
 		t.Fatal("a refused run changed files")
 	}
 }
+
+// libvirtShapedService is libvirt 9.x's virtlxcd.service in shape: bound
+// to its main socket, so a masked socket keeps it from starting.
+const libvirtShapedService = `[Unit]
+Description=libvirt LXC daemon (libvirt-shaped)
+BindsTo=virtlxcd.socket
+Wants=virtlxcd-ro.socket
+Wants=virtlxcd-admin.socket
+After=virtlxcd.socket
+After=virtlxcd-ro.socket
+After=virtlxcd-admin.socket
+Conflicts=libvirtd.service
+
+[Service]
+Type=notify
+Environment=VIRTLXCD_ARGS="--timeout 120"
+EnvironmentFile=-/etc/sysconfig/virtlxcd
+ExecStart=/usr/sbin/virtlxcd $VIRTLXCD_ARGS
+KillMode=process
+
+[Install]
+WantedBy=multi-user.target
+Also=virtlxcd.socket
+Also=virtlxcd-ro.socket
+Also=virtlxcd-admin.socket
+`
+
+// TestBindsToTrapRealSystemd shows with Debian's systemd that traditional
+// mode on libvirt's style of unit needs the unbound copy: the service runs
+// with its sockets masked, and the copy goes again in socket mode.
+func TestBindsToTrapRealSystemd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	snap, err := sandbox.SnapshotHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := t.TempDir()
+	migrate := build(t, bin, "github.com/virtlxcd/virtlxcd/cmd/virtlxcd-migrate")
+	daemon := build(t, bin, "github.com/virtlxcd/virtlxcd/cmd/virtlxcd")
+	units := readUnits(t)
+	units[plan.Service] = libvirtShapedService
+	sb, err := sandbox.Start(ctx, sandbox.Options{
+		Units: units,
+		Files: []sandbox.File{{Path: "/usr/sbin/virtlxcd", HostPath: daemon, Mode: 0o755}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidNS := sb.PIDNamespace()
+	defer func() {
+		if err := sb.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := sb.CheckGone(pidNS); err != nil {
+			t.Error(err)
+		}
+		if err := snap.Compare(); err != nil {
+			t.Error(err)
+		}
+	}()
+	conn, err := systemd.Dial(ctx, sb.BusAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := &harness{t: t, ctx: ctx, sb: sb, conn: conn, migrate: migrate,
+		virshURI: "lxc+unix:///system?socket=" + sb.Path("/run/libvirt/virtlxcd-sock")}
+
+	h.mustRun(0, "--socket-activation")
+	h.virsh()
+	out := h.mustRun(0, "--traditional")
+	if !strings.Contains(out, "binds to or requires virtlxcd.socket") {
+		t.Fatalf("the trap is not reported:\n%s", out)
+	}
+	h.expect(plan.Service, "ActiveState", "active")
+	h.expect(plan.Service, "FragmentPath", plan.ServiceOverride)
+	if b := h.strs(plan.Service, "BindsTo"); len(b) != 0 {
+		t.Fatalf("service still BindsTo=%v", b)
+	}
+	for _, s := range plan.Sockets {
+		h.expect(s, "LoadState", "masked")
+	}
+	h.virsh()
+	h.mustRun(0, "--status")
+
+	h.mustRun(0, "--socket-activation")
+	if h.fileExists(plan.ServiceOverride) {
+		t.Fatal("service copy left behind")
+	}
+	if b := h.strs(plan.Service, "BindsTo"); !slices.Contains(b, "virtlxcd.socket") {
+		t.Fatalf("vendor unit not back: BindsTo=%v", b)
+	}
+	h.virsh()
+	h.mustRun(0, "--status")
+}

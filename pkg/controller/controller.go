@@ -510,8 +510,11 @@ func (c *controller) acceptLoop() {
 
 func (c *controller) handle(conn net.Conn) {
 	enc := json.NewEncoder(conn)
+	// Writes happen under c.mu, which the exit path needs too: bound them
+	// so that a client that does not read cannot stall the controller.
 	c.mu.Lock()
 	c.conns[conn] = enc
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	err := enc.Encode(hello{Protocol: protocolVersion, Status: c.st})
 	c.mu.Unlock()
 	defer func() {
@@ -536,6 +539,7 @@ func (c *controller) handle(conn net.Conn) {
 			}
 		}
 		c.mu.Lock()
+		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		err := enc.Encode(r)
 		c.mu.Unlock()
 		if err != nil {

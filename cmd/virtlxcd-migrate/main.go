@@ -37,17 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		HideHelpCommand: true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "status", Usage: "report the mode and whether libvirt-guests is ordered right for it"},
-			&cli.BoolFlag{Name: "traditional", Usage: "mask the sockets and run the daemon for good"},
-			&cli.BoolFlag{Name: "socket-activation", Usage: "unmask and start the sockets (the default mode)"},
-			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan (unit operations and file diffs) and change nothing"},
-			&cli.StringFlag{Name: "root", Value: "/", Usage: "operate on the unit files below `DIR`; offline unless --bus is given too"},
-			&cli.StringFlag{Name: "bus", EnvVars: []string{systemd.BusEnv}, Usage: "reach systemd at this D-Bus `ADDRESS` instead of the system bus"},
-			&cli.BoolFlag{Name: "offline", Usage: "do not talk to systemd even if it runs; change only files and links"},
-			&cli.StringFlag{Name: "log", Value: plan.LogFile, Usage: "append what was done to `FILE` (below --root); empty for none"},
-			&cli.DurationFlag{Name: "job-timeout", Value: 2 * time.Minute, Usage: "give up waiting for systemd jobs after `DURATION`"},
-		},
+		Flags:           flags(),
 		Action: func(c *cli.Context) error {
 			code = action(c, stdout, stderr)
 			return nil
@@ -161,4 +151,19 @@ func manager(ctx context.Context, c *cli.Context, root string) (systemd.Manager,
 		return &systemd.Offline{Root: root}, nil
 	}
 	return systemd.Connect(ctx, bus)
+}
+
+// flags are the command's options, also checked against the manual page.
+func flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "status", Usage: "report the mode and whether libvirt-guests is ordered right for it"},
+		&cli.BoolFlag{Name: "traditional", Usage: "mask the sockets and run the daemon for good"},
+		&cli.BoolFlag{Name: "socket-activation", Usage: "unmask and start the sockets (the default mode)"},
+		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan (unit operations and file diffs) and change nothing"},
+		&cli.StringFlag{Name: "root", Value: "/", Usage: "operate on the unit files below `DIR`; offline unless --bus is given too"},
+		&cli.StringFlag{Name: "bus", EnvVars: []string{systemd.BusEnv}, Usage: "reach systemd at this D-Bus `ADDRESS` instead of the system bus"},
+		&cli.BoolFlag{Name: "offline", Usage: "do not talk to systemd even if it runs; change only files and links"},
+		&cli.StringFlag{Name: "log", Value: plan.LogFile, Usage: "append what was done to `FILE` (below --root); empty for none"},
+		&cli.DurationFlag{Name: "job-timeout", Value: 2 * time.Minute, Usage: "give up waiting for systemd jobs after `DURATION`"},
+	}
 }

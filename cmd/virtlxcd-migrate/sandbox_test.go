@@ -230,7 +230,12 @@ func TestAgainstRealSystemd(t *testing.T) {
 
 	sb, err := sandbox.Start(ctx, sandbox.Options{
 		Units: readUnits(t),
-		Files: []sandbox.File{{Path: "/usr/sbin/virtlxcd", HostPath: daemon, Mode: 0o755}},
+		Files: []sandbox.File{
+			{Path: "/usr/sbin/virtlxcd", HostPath: daemon, Mode: 0o755},
+			// An administrator's environment file keeps a timeout of its
+			// own: traditional mode must defeat it, and keep the rest.
+			{Path: "/etc/default/virtlxcd", Content: []byte("VIRTLXCD_ARGS=\"--timeout 300 --verbose\"\n")},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -310,8 +315,8 @@ func TestAgainstRealSystemd(t *testing.T) {
 	h.expect(plan.Guests, "FragmentPath", plan.GuestsOverride)
 	pid = h.mainPID(plan.Service)
 	cmdline, _ := os.ReadFile(sb.Path("/proc/" + strconv.Itoa(int(pid)) + "/cmdline"))
-	if !strings.HasSuffix(string(cmdline), "--timeout\x000\x00") {
-		t.Fatalf("daemon command line %q keeps an idle timeout", cmdline)
+	if want := "/usr/sbin/virtlxcd\x00--timeout\x00300\x00--verbose\x00--timeout\x000\x00"; string(cmdline) != want {
+		t.Fatalf("daemon command line %q, want %q", cmdline, want)
 	}
 	h.virsh() // on the sockets the daemon made itself
 	if !strings.Contains(h.mustRun(0, "--status"), "mode: traditional") {
@@ -346,6 +351,11 @@ func TestAgainstRealSystemd(t *testing.T) {
 		t.Fatalf("libvirt-guests After = %v", h.strs(plan.Guests, "After"))
 	}
 	h.virsh()
+	pid = h.mainPID(plan.Service)
+	cmdline, _ = os.ReadFile(sb.Path("/proc/" + strconv.Itoa(int(pid)) + "/cmdline"))
+	if want := "/usr/sbin/virtlxcd\x00--timeout\x00300\x00--verbose\x00"; string(cmdline) != want {
+		t.Fatalf("socket-activated daemon command line %q, want %q", cmdline, want)
+	}
 	if out := h.mustRun(0, "--socket-activation"); !strings.Contains(out, "nothing to do") {
 		t.Fatalf("second --socket-activation:\n%s", out)
 	}

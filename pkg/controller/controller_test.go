@@ -149,6 +149,7 @@ func TestShutdownBySignal(t *testing.T) {
 	// The init of a pid namespace only gets signals it handles; this one
 	// handles TERM like an init that powers off.
 	c := e.start(e.spec("/bin/sh", "-c", "trap 'exit 7' TERM; sleep 1000 & wait"))
+	waitSignalHandled(t, c.InitPID(), syscall.SIGTERM)
 	// There is no /dev/initctl, so the request falls back to SIGTERM.
 	if err := c.Shutdown(true, true); err != nil {
 		t.Fatal(err)
@@ -209,6 +210,7 @@ func TestRebootAndPowerOffFromInside(t *testing.T) {
 	t.Run("reboot", func(t *testing.T) {
 		// reboot(2) in a pid namespace kills its init with SIGHUP.
 		c := e.start(e.spec("/bin/sh", "-c", "trap 'reboot -f' HUP; sleep 1000 & wait"))
+		waitSignalHandled(t, c.InitPID(), syscall.SIGHUP)
 		if err := c.Reboot(true, true); err != nil {
 			t.Fatal(err)
 		}
@@ -228,6 +230,7 @@ func TestRebootAndPowerOffFromInside(t *testing.T) {
 func TestGracefulDestroy(t *testing.T) {
 	e := newEnv(t)
 	c := e.start(e.spec("/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"))
+	waitSignalHandled(t, c.InitPID(), syscall.SIGTERM)
 	if err := c.Destroy(true); err != nil {
 		t.Fatal(err)
 	}
@@ -425,6 +428,7 @@ func TestControllerKilled(t *testing.T) {
 func TestControllerSignals(t *testing.T) {
 	e := newEnv(t)
 	c := e.start(e.spec("/bin/sh", "-c", "trap 'exit 9' HUP; sleep 1000 & wait"))
+	waitSignalHandled(t, c.InitPID(), syscall.SIGHUP)
 	// A hangup of the controller reaches neither it nor the container.
 	if err := syscall.Kill(c.ControllerPID(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)

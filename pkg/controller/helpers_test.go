@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -326,5 +328,23 @@ func chownTree(t testing.TB, root string, uid, gid int) {
 	out, err := exec.Command("chown", "-R", "-h", fmt.Sprintf("%d:%d", uid, gid), root).CombinedOutput()
 	if err != nil {
 		t.Fatalf("chown: %v: %s", err, out)
+	}
+}
+
+// waitSignalHandled waits until pid has a handler for sig. The init of a
+// pid namespace ignores signals it has no handler for, so a test must not
+// signal a shell init before its trap ran.
+func waitSignalHandled(t testing.TB, pid int, sig syscall.Signal) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mask, err := strconv.ParseUint(procStatusField(pid, "SigCgt"), 16, 64)
+		if err == nil && mask&(1<<(uint(sig)-1)) != 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never handled %v", pid, sig)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

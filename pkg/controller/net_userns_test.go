@@ -15,6 +15,10 @@ import (
 func TestVethOnBridge(t *testing.T) {
 	e := newEnv(t)
 	br := fmt.Sprintf("vlb%d", os.Getpid()%1000000)
+	// Host routes and addresses are global: every test process gets its
+	// own 10.N.x.0 subnets.
+	n := os.Getpid()%200 + 20
+	ip := func(x, y int) string { return fmt.Sprintf("10.%d.%d.%d", n, x, y) }
 	hostDev := fmt.Sprintf("vlh%d", os.Getpid()%1000000)
 	la := netlink.NewLinkAttrs()
 	la.Name = br
@@ -27,7 +31,7 @@ func TestVethOnBridge(t *testing.T) {
 			t.Errorf("delete bridge: %v", err)
 		}
 	})
-	brAddr, _ := netlink.ParseAddr("10.213.0.1/24")
+	brAddr, _ := netlink.ParseAddr(ip(13, 1)+"/24")
 	if err := netlink.AddrAdd(bridge, brAddr); err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +42,11 @@ func TestVethOnBridge(t *testing.T) {
 	spec := e.spec("/bin/sh")
 	spec.Interfaces = []Interface{
 		{Type: "bridge", Bridge: br, MAC: "52:54:00:aa:bb:01",
-			IPs:    []IPAddr{{Address: "10.213.0.2", Prefix: 24}},
-			Routes: []Route{{Address: "10.214.0.0", Prefix: 16, Gateway: "10.213.0.1"}}},
+			IPs:    []IPAddr{{Address: ip(13, 2), Prefix: 24}},
+			Routes: []Route{{Address: ip(14, 0), Prefix: 24, Gateway: ip(13, 1)}}},
 		{Type: "ethernet", HostDev: hostDev, GuestDev: "ext0", MAC: "52:54:00:aa:bb:02",
-			IPs:    []IPAddr{{Address: "10.215.0.2", Prefix: 32, Peer: "10.215.0.1"}, {Address: "10.216.0.2", Prefix: 24}},
-			Routes: []Route{{Address: "10.217.0.0", Prefix: 24, Gateway: "10.215.0.1"}}},
+			IPs:    []IPAddr{{Address: ip(15, 2), Prefix: 32, Peer: ip(15, 1)}, {Address: ip(16, 2), Prefix: 24}},
+			Routes: []Route{{Address: ip(17, 0), Prefix: 24, Gateway: ip(15, 1)}}},
 		{Type: "bridge", Bridge: br, MAC: "52:54:00:aa:bb:03", LinkDown: true},
 	}
 	c := e.start(spec)
@@ -74,11 +78,11 @@ func TestVethOnBridge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addrs, _ := netlink.AddrList(h1, netlink.FAMILY_V4); len(addrs) != 1 || addrs[0].IP.String() != "10.215.0.2" ||
-		addrs[0].Peer == nil || addrs[0].Peer.IP.String() != "10.215.0.1" {
+	if addrs, _ := netlink.AddrList(h1, netlink.FAMILY_V4); len(addrs) != 1 || addrs[0].IP.String() != ip(15, 2) ||
+		addrs[0].Peer == nil || addrs[0].Peer.IP.String() != ip(15, 1) {
 		t.Errorf("host addresses of %s: %v", hostDev, addrs)
 	}
-	if routes, _ := netlink.RouteList(h1, netlink.FAMILY_V4); !hasRoute(routes, "10.217.0.0/24", "10.215.0.1") {
+	if routes, _ := netlink.RouteList(h1, netlink.FAMILY_V4); !hasRoute(routes, ip(17, 0)+"/24", ip(15, 1)) {
 		t.Errorf("host routes of %s: %v", hostDev, routes)
 	}
 
@@ -100,7 +104,7 @@ func TestVethOnBridge(t *testing.T) {
 	if eth0.Attrs().HardwareAddr.String() != "52:54:00:aa:bb:01" || eth0.Attrs().Flags&net.FlagUp == 0 {
 		t.Errorf("eth0: mac %s flags %v", eth0.Attrs().HardwareAddr, eth0.Attrs().Flags)
 	}
-	if routes, _ := h.RouteList(eth0, netlink.FAMILY_V4); !hasRoute(routes, "10.214.0.0/16", "10.213.0.1") {
+	if routes, _ := h.RouteList(eth0, netlink.FAMILY_V4); !hasRoute(routes, ip(14, 0)+"/24", ip(13, 1)) {
 		t.Errorf("guest routes: %v", routes)
 	}
 	if eth2, err := h.LinkByName("eth2"); err != nil || eth2.Attrs().Flags&net.FlagUp != 0 {
@@ -110,14 +114,14 @@ func TestVethOnBridge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addrs, _ := h.AddrList(ext0, netlink.FAMILY_V4); len(addrs) != 1 || addrs[0].IPNet.String() != "10.216.0.2/24" {
+	if addrs, _ := h.AddrList(ext0, netlink.FAMILY_V4); len(addrs) != 1 || addrs[0].IPNet.String() != ip(16, 2)+"/24" {
 		t.Errorf("ext0 addresses: %v", addrs)
 	}
 
 	// And traffic flows: the container reaches the host over the bridge.
 	con := openConsole(t, c.ConsolePaths()[0])
 	defer con.close()
-	if got := con.run("ip addr show eth0 | grep -c 10.213.0.2/24; ping -c 1 -W 5 10.213.0.1 >/dev/null && echo pong"); got != "1\r\npong" {
+	if got := con.run("ip addr show eth0 | grep -c " + ip(13, 2) + "/24; ping -c 1 -W 5 " + ip(13, 1) + " >/dev/null && echo pong"); got != "1\r\npong" {
 		t.Errorf("inside: %q", got)
 	}
 }

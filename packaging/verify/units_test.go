@@ -186,15 +186,16 @@ func TestSocketActivation(t *testing.T) {
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- daemon.Wait() }()
+	done := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = daemon.Wait(); close(done) }()
 	t.Cleanup(func() {
 		syscall.Kill(daemon.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-done:
 		case <-time.After(20 * time.Second):
 			syscall.Kill(-daemon.Process.Pid, syscall.SIGKILL)
-			<-exited
+			<-done
 		}
 	})
 	// systemd-socket-activate binds before it execs the daemon.
@@ -224,7 +225,13 @@ func TestSocketActivation(t *testing.T) {
 		t.Errorf("virsh -r on the read-only descriptor: %v\n%s", err, out)
 	}
 	// The read-only descriptor must really be served read-only.
-	if out, err := client("virsh", "-c", uri("lxc", "virtlxcd-ro.socket"), "undefine", "virtlxcd-pkgtest-none"); err == nil ||
+	xml := filepath.Join(prefix, "guest.xml")
+	def := "<domain type='lxc'><name>virtlxcd-pkgtest-ro</name><memory>65536</memory>" +
+		"<os><type>exe</type><init>/bin/sh</init></os></domain>\n"
+	if err := os.WriteFile(xml, []byte(def), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := client("virsh", "-c", uri("lxc", "virtlxcd-ro.socket"), "define", xml); err == nil ||
 		!strings.Contains(strings.ToLower(out), "read only") && !strings.Contains(strings.ToLower(out), "read-only") {
 		t.Errorf("a write call on the read-only descriptor was not refused as read-only: %v\n%s", err, out)
 	}
@@ -238,8 +245,8 @@ func TestSocketActivation(t *testing.T) {
 		}
 	}
 	select {
-	case err := <-exited:
-		t.Fatalf("daemon exited early: %v\n%s", err, log.String())
+	case <-done:
+		t.Fatalf("daemon exited early: %v\n%s", exitErr, log.String())
 	default:
 	}
 	if t.Failed() {

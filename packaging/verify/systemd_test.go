@@ -1,0 +1,148 @@
+package verify
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virtlxcd/virtlxcd/migrate/sandbox"
+)
+
+// TestDebUnderRunningSystemd installs, upgrades and removes the .deb on a
+// host where systemd runs: the sandbox of migrate/sandbox boots a real
+// systemd as PID 1 of private namespaces on an overlay of this machine's
+// root, so dpkg and the maintainer scripts work on a throwaway copy of it
+// and talk to that systemd. This is where the scripts' "systemd is running"
+// branches run: sockets started on install, the service socket-activated by
+// virsh, restarted (not stopped) on upgrade while a controller process in
+// its cgroup survives, everything stopped on removal.
+func TestDebUnderRunningSystemd(t *testing.T) {
+	requireRoot(t)
+	b := packages(t)
+	snap, err := sandbox.SnapshotHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Files: []sandbox.File{
+		{Path: "/root/virtlxcd-pkgtest/prev.deb", HostPath: b.Previous.Deb, Mode: 0o644},
+		{Path: "/root/virtlxcd-pkgtest/cur.deb", HostPath: b.Current.Deb, Mode: 0o644},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("sandbox log:\n%s", tail(sb.Log(), 60))
+		}
+		if err := sb.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := snap.Compare(); err != nil {
+			t.Error(err)
+		}
+	}()
+	sh := func(script string) string {
+		t.Helper()
+		out, err := sb.Command(ctx, "sh", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("in the sandbox: %s: %v\n%s", script, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	state := func(verb string, units ...string) string {
+		t.Helper()
+		out, _ := sb.Command(ctx, "systemctl", append([]string{verb}, units...)...).CombinedOutput()
+		return strings.Join(strings.Fields(string(out)), " ")
+	}
+	sockets := strings.Join(socketUnits, " ")
+	mainPID := func() string { return sh("systemctl show -p MainPID --value virtlxcd.service") }
+
+	// This machine is a container image whose policy-rc.d forbids starting
+	// services from maintainer scripts; a real host has none. Removing it
+	// touches only the sandbox's overlay.
+	sh("rm -f /usr/sbin/policy-rc.d")
+
+	sh("dpkg -i /root/virtlxcd-pkgtest/prev.deb")
+	if got := state("is-enabled", socketUnits...); got != "enabled enabled enabled" {
+		t.Errorf("sockets after install: is-enabled %q", got)
+	}
+	if got := state("is-active", socketUnits...); got != "active active active" {
+		t.Fatalf("sockets after install: is-active %q", got)
+	}
+	if got := state("is-active", "virtlxcd.service"); got != "inactive" {
+		t.Errorf("service started by the install itself: %q", got)
+	}
+	for path, mode := range map[string]os.FileMode{
+		"/run/libvirt/virtlxcd-sock": 0o600, "/run/libvirt/virtlxcd-sock-ro": 0o666, "/run/libvirt/virtlxcd-admin-sock": 0o600,
+	} {
+		st, err := os.Stat(sb.Path(path))
+		if err != nil || st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != mode {
+			t.Errorf("%s: %v %v, want a socket with mode %o", path, err, st.Mode(), mode)
+		}
+	}
+
+	// The first client starts the daemon.
+	if got := sh("virsh -c lxc:///system uri"); got != "lxc:///system" {
+		t.Errorf("virsh uri printed %q", got)
+	}
+	if got := state("is-active", "virtlxcd.service"); got != "active" {
+		t.Fatalf("virtlxcd.service after the first virsh call: %q", got)
+	}
+	firstPID := mainPID()
+
+	// A guest's controller is a child of the daemon in the service's
+	// cgroup; this stand-in is a process placed there the same way.
+	cgroup := sh("systemctl show -p ControlGroup --value virtlxcd.service")
+	controller := sh("sleep 3600 </dev/null >/dev/null 2>&1 & echo $! >/sys/fs/cgroup" + cgroup + "/cgroup.procs && echo $!")
+	alive := func(when string) {
+		t.Helper()
+		out, err := sb.Command(ctx, "cat", "/proc/"+controller+"/cgroup").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), cgroup) {
+			t.Errorf("controller stand-in %s %s: %v %s", controller, when, err, out)
+		}
+	}
+	alive("before the upgrade")
+
+	sh("echo '" + strings.TrimSpace(AdminEdit) + "' >>/etc/libvirt/virtlxcd.conf")
+	sh("dpkg -i --force-confdef --force-confold /root/virtlxcd-pkgtest/cur.deb")
+	if got := state("is-active", "virtlxcd.service"); got != "active" {
+		t.Errorf("service after upgrade: %q", got)
+	}
+	if pid := mainPID(); pid == firstPID || pid == "0" {
+		t.Errorf("upgrade did not restart the running daemon: MainPID %s before, %s after", firstPID, pid)
+	}
+	alive("after the upgrade restarted the daemon")
+	if got := state("is-active", socketUnits...); got != "active active active" {
+		t.Errorf("sockets after upgrade: %q", got)
+	}
+	if !strings.Contains(sh("cat /etc/libvirt/virtlxcd.conf"), strings.TrimSpace(AdminEdit)) {
+		t.Error("upgrade lost the administrator's edit")
+	}
+	if got := sh("virsh -c lxc:///system uri"); got != "lxc:///system" {
+		t.Errorf("virsh after upgrade printed %q", got)
+	}
+
+	sh("dpkg -r virtlxcd")
+	if got := state("is-active", append(socketUnits, "virtlxcd.service")...); got != "inactive inactive inactive inactive" {
+		t.Errorf("after remove, is-active %q for %s virtlxcd.service", got, sockets)
+	}
+	for _, s := range []string{"virtlxcd-sock", "virtlxcd-sock-ro", "virtlxcd-admin-sock"} {
+		if exists(sb.Path("/run/libvirt/" + s)) {
+			t.Errorf("/run/libvirt/%s left after remove", s)
+		}
+	}
+	if out, err := sb.Command(ctx, "kill", "-0", controller).CombinedOutput(); err != nil {
+		t.Errorf("removing the package killed the controller stand-in: %v %s", err, out)
+	}
+	sh("dpkg -P virtlxcd")
+	for _, p := range []string{"/etc/libvirt/virtlxcd.conf", "/etc/default/virtlxcd", "/usr/sbin/virtlxcd",
+		"/etc/systemd/system/sockets.target.wants/virtlxcd.socket"} {
+		if exists(sb.Path(p)) {
+			t.Errorf("%s left after purge", p)
+		}
+	}
+}

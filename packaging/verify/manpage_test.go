@@ -107,7 +107,8 @@ func helpOptions(help string) []string {
 }
 
 // manOptions lists the options of the OPTIONS section of an rst page: the
-// option-list lines that start in the first column.
+// terms of its option or definition list, which start in the first column
+// (plain, **bold** or “literal“) and are followed by an indented body.
 func manOptions(rst string) []string {
 	var opts []string
 	in := false
@@ -117,10 +118,13 @@ func manOptions(rst string) []string {
 			in = line == "OPTIONS"
 			continue
 		}
-		if in && strings.HasPrefix(line, "-") {
-			for _, m := range optionRE.FindAllStringSubmatch(line, -1) {
-				opts = append(opts, m[1])
-			}
+		term := strings.TrimLeft(line, "*`")
+		if !in || !strings.HasPrefix(term, "-") || i+1 == len(lines) ||
+			!strings.HasPrefix(lines[i+1], " ") || strings.TrimSpace(lines[i+1]) == "" {
+			continue
+		}
+		for _, m := range optionRE.FindAllStringSubmatch(strings.NewReplacer("*", "", "`", "").Replace(line), -1) {
+			opts = append(opts, m[1])
 		}
 	}
 	slices.Sort(opts)

@@ -65,10 +65,11 @@ func TestNormalizeDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"<uuid>", `<memory unit="KiB">65536</memory>`, `<currentMemory unit="KiB">65536</currentMemory>`,
-		`<vcpu placement="static">1</vcpu>`, "<partition>/machine</partition>", `<type arch="x86_64">exe</type>`,
-		`<clock offset="utc"></clock>`, "<on_poweroff>destroy</on_poweroff>", "<on_reboot>restart</on_reboot>",
-		"<on_crash>destroy</on_crash>", "<emulator>" + emu + "</emulator>", `<target type="lxc" port="0"></target>`,
+		"<uuid>", "<memory unit='KiB'>65536</memory>", "<currentMemory unit='KiB'>65536</currentMemory>",
+		"<vcpu placement='static'>1</vcpu>", "<partition>/machine</partition>", "<type arch='x86_64'>exe</type>",
+		"<clock offset='utc'/>", "<on_poweroff>destroy</on_poweroff>", "<on_reboot>restart</on_reboot>",
+		"<on_crash>destroy</on_crash>", "<emulator>" + emu + "</emulator>", "<target type='lxc' port='0'/>",
+		"<domain type='lxc'>", "<console type='pty'>",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("normalized XML lacks %s:\n%s", want, out)
@@ -219,8 +220,8 @@ func TestLiveAndInactive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`id="4242"`, `tty="/dev/pts/8"`, `<source path="/dev/pts/7">`, `<alias name="console1">`,
-		`<target dev="vnet3">`, `<guest dev="eth1">`, `<alias name="net0">`} {
+	for _, want := range []string{"id='4242'", "tty='/dev/pts/8'", "<source path='/dev/pts/7'/>", "<alias name='console1'/>",
+		"<target dev='vnet3'/>", "<guest dev='eth1'/>", "<alias name='net0'/>"} {
 		if !strings.Contains(active, want) {
 			t.Errorf("live XML lacks %s", want)
 		}
@@ -234,7 +235,7 @@ func TestLiveAndInactive(t *testing.T) {
 			t.Errorf("inactive XML of a live definition still has %s:\n%s", bad, back)
 		}
 	}
-	if !strings.Contains(back, `<target dev="hostside0">`) || strings.Contains(inactive, "id=") {
+	if !strings.Contains(back, "<target dev='hostside0'/>") || strings.Contains(inactive, "id=") {
 		t.Errorf("user-chosen interface name lost or id present:\n%s", back)
 	}
 }
@@ -252,5 +253,29 @@ func TestToKiB(t *testing.T) {
 	}
 	if _, err := ToKiB("memory", 1<<62, "EiB"); err == nil {
 		t.Error("overflow accepted")
+	}
+}
+
+func TestLibvirtStyle(t *testing.T) {
+	for in, want := range map[string]string{
+		`<a x="1"></a>`:                                 "<a x='1'/>",
+		`<a><b></b><c y="&#34;q&#39;"></c></a>`:         "<a><b/><c y='&#34;q&#39;'/></a>",
+		`<a>t</a><bb></bb>`:                             "<a>t</a><bb/>",
+		`<ab></ab><a></a>`:                              "<ab/><a/>",
+		`<metadata><m:x a="1"></m:x></metadata><z></z>`: `<metadata><m:x a="1"></m:x></metadata><z/>`,
+	} {
+		if got := libvirtStyle(in); got != want {
+			t.Errorf("%s: got %s, want %s", in, got, want)
+		}
+	}
+	// Quotes in values survive a round trip through the rewrite.
+	d := normalized(t, strings.Replace(minimal, "<name>ct</name>", "<name>ct</name><description>say \"hi\" 'there' &lt;x&gt;</description>", 1))
+	out, err := Format(d, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := normalized(t, out)
+	if back.Description != `say "hi" 'there' <x>` {
+		t.Errorf("description %q from\n%s", back.Description, out)
 	}
 }

@@ -98,7 +98,7 @@ func Format(d *libvirtxml.Domain, inactive bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("format domain %q: %w", d.Name, err)
 	}
-	return s + "\n", nil
+	return libvirtStyle(s) + "\n", nil
 }
 
 // Clone deep-copies a definition, so that a live definition can diverge

@@ -228,7 +228,7 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Errorf("info %+v %v", info, err)
 	}
 	x, _ := d.GetXMLDesc(ref, 0)
-	if !strings.Contains(x, fmt.Sprintf(`id="%d"`, ref.ID)) || !strings.Contains(x, `tty="/dev/pts/`) || !strings.Contains(x, `<alias name="console0">`) {
+	if !strings.Contains(x, fmt.Sprintf("id='%d'", ref.ID)) || !strings.Contains(x, "tty='/dev/pts/") || !strings.Contains(x, "<alias name='console0'/>") {
 		t.Errorf("live xml:\n%s", x)
 	}
 	if st, err := os.ReadFile(filepath.Join(p.LXCStateDir, name+".xml")); err != nil || !bytes.Contains(st, []byte("<domstatus")) {

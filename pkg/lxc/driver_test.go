@@ -188,11 +188,11 @@ func TestDefineLookupUndefine(t *testing.T) {
 	}
 	rec.wait(t, name, domain.EventIDLifecycle, domain.EventDefined, domain.DetailDefinedUpdated)
 	x, err := d.GetXMLDesc(ref, 0)
-	if err != nil || !strings.Contains(x, `<vcpu placement="static">3</vcpu>`) || !strings.Contains(x, "<emulator>"+testExe(t)+"</emulator>") {
+	if err != nil || !strings.Contains(x, "<vcpu placement='static'>3</vcpu>") || !strings.Contains(x, "<emulator>"+testExe(t)+"</emulator>") {
 		t.Errorf("xml after update: %v\n%s", err, x)
 	}
 	cfg, err := os.ReadFile(filepath.Join(p.LXCConfigDir, name+".xml"))
-	if err != nil || !strings.Contains(string(cfg), `<vcpu placement="static">3</vcpu>`) {
+	if err != nil || !strings.Contains(string(cfg), "<vcpu placement='static'>3</vcpu>") {
 		t.Errorf("config file: %v\n%s", err, cfg)
 	}
 
@@ -283,7 +283,7 @@ func TestAutostartAndMemory(t *testing.T) {
 		t.Errorf("info after setmaxmem %+v", info)
 	}
 	cfg, _ := os.ReadFile(filepath.Join(p.LXCConfigDir, name+".xml"))
-	if !strings.Contains(string(cfg), `<memory unit="KiB">16384</memory>`) {
+	if !strings.Contains(string(cfg), "<memory unit='KiB'>16384</memory>") {
 		t.Errorf("config not saved:\n%s", cfg)
 	}
 	hard, soft, swap, err := d.MemoryParameters(ref, typedParamStringOkay)

@@ -41,11 +41,11 @@ func TestBridgeInterface(t *testing.T) {
 	}
 	live, _ := d.GetXMLDesc(ref, 0)
 	var host string
-	if i := strings.Index(live, `<target dev="`); i >= 0 {
-		host = strings.SplitN(live[i+len(`<target dev="`):], `"`, 2)[0]
+	if i := strings.Index(live, "<target dev='"); i >= 0 {
+		host = strings.SplitN(live[i+len("<target dev='"):], "'", 2)[0]
 	}
-	if !strings.HasPrefix(host, "vnet") || !strings.Contains(live, `<guest dev="eth0">`) ||
-		!strings.Contains(live, `<mac address="52:54:00:12:34:56">`) || !strings.Contains(live, `<alias name="net0">`) {
+	if !strings.HasPrefix(host, "vnet") || !strings.Contains(live, "<guest dev='eth0'/>") ||
+		!strings.Contains(live, "<mac address='52:54:00:12:34:56'/>") || !strings.Contains(live, "<alias name='net0'/>") {
 		t.Fatalf("live interface XML (host %q):\n%s", host, live)
 	}
 	inactive, _ := d.GetXMLDesc(ref, domain.XMLInactive)

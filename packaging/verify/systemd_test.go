@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -10,7 +11,38 @@ import (
 	"github.com/virtlxcd/virtlxcd/migrate/sandbox"
 )
 
-// TestDebUnderRunningSystemd installs, upgrades and removes the .deb on a
+// manager is how one package format is installed, upgraded and removed.
+type manager struct {
+	name             string
+	install, upgrade string // shell commands, %s = package path
+	remove, purge    string
+	packages         func(builds) (prev, cur string)
+	conffileNote     string // where the packaged conffile goes when the admin's is kept
+}
+
+var managers = []manager{
+	{
+		name:    "deb",
+		install: "dpkg -i %s",
+		// dpkg would ask about the edited conffile; keep the admin's.
+		upgrade:      "dpkg -i --force-confdef --force-confold %s",
+		remove:       "dpkg -r virtlxcd",
+		purge:        "dpkg -P virtlxcd",
+		packages:     func(b builds) (string, string) { return b.Previous.Deb, b.Current.Deb },
+		conffileNote: "/etc/libvirt/virtlxcd.conf.dpkg-dist",
+	},
+	{
+		// --nodeps: this Debian root has systemd, but not as an RPM.
+		name:         "rpm",
+		install:      "rpm -i --nodeps %s",
+		upgrade:      "rpm -U --nodeps %s",
+		remove:       "rpm -e --nodeps virtlxcd",
+		packages:     func(b builds) (string, string) { return b.Previous.RPM, b.Current.RPM },
+		conffileNote: "/etc/libvirt/virtlxcd.conf.rpmnew",
+	},
+}
+
+// TestUnderRunningSystemd installs, upgrades and removes each package on a
 // host where systemd runs: the sandbox of migrate/sandbox boots a real
 // systemd as PID 1 of private namespaces on an overlay of this machine's
 // root, so dpkg and the maintainer scripts work on a throwaway copy of it
@@ -18,9 +50,18 @@ import (
 // branches run: sockets started on install, the service socket-activated by
 // virsh, restarted (not stopped) on upgrade while a controller process in
 // its cgroup survives, everything stopped on removal.
-func TestDebUnderRunningSystemd(t *testing.T) {
+func TestUnderRunningSystemd(t *testing.T) {
 	requireRoot(t)
 	b := packages(t)
+	for _, m := range managers {
+		t.Run(m.name, func(t *testing.T) {
+			prev, cur := m.packages(b)
+			lifecycleUnderSystemd(t, m, prev, cur)
+		})
+	}
+}
+
+func lifecycleUnderSystemd(t *testing.T, m manager, prev, cur string) {
 	snap, err := sandbox.SnapshotHost()
 	if err != nil {
 		t.Fatal(err)
@@ -28,8 +69,8 @@ func TestDebUnderRunningSystemd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	sb, err := sandbox.Start(ctx, sandbox.Options{Files: []sandbox.File{
-		{Path: "/root/virtlxcd-pkgtest/prev.deb", HostPath: b.Previous.Deb, Mode: 0o644},
-		{Path: "/root/virtlxcd-pkgtest/cur.deb", HostPath: b.Current.Deb, Mode: 0o644},
+		{Path: "/root/virtlxcd-pkgtest/prev." + m.name, HostPath: prev, Mode: 0o644},
+		{Path: "/root/virtlxcd-pkgtest/cur." + m.name, HostPath: cur, Mode: 0o644},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +107,7 @@ func TestDebUnderRunningSystemd(t *testing.T) {
 	// touches only the sandbox's overlay.
 	sh("rm -f /usr/sbin/policy-rc.d")
 
-	sh("dpkg -i /root/virtlxcd-pkgtest/prev.deb")
+	sh(fmt.Sprintf(m.install, "/root/virtlxcd-pkgtest/prev."+m.name))
 	if got := state("is-enabled", socketUnits...); got != "enabled enabled enabled" {
 		t.Errorf("sockets after install: is-enabled %q", got)
 	}
@@ -108,7 +149,7 @@ func TestDebUnderRunningSystemd(t *testing.T) {
 	alive("before the upgrade")
 
 	sh("echo '" + strings.TrimSpace(AdminEdit) + "' >>/etc/libvirt/virtlxcd.conf")
-	sh("dpkg -i --force-confdef --force-confold /root/virtlxcd-pkgtest/cur.deb")
+	sh(fmt.Sprintf(m.upgrade, "/root/virtlxcd-pkgtest/cur."+m.name))
 	if got := state("is-active", "virtlxcd.service"); got != "active" {
 		t.Errorf("service after upgrade: %q", got)
 	}
@@ -122,11 +163,14 @@ func TestDebUnderRunningSystemd(t *testing.T) {
 	if !strings.Contains(sh("cat /etc/libvirt/virtlxcd.conf"), strings.TrimSpace(AdminEdit)) {
 		t.Error("upgrade lost the administrator's edit")
 	}
+	if !exists(sb.Path(m.conffileNote)) {
+		t.Errorf("upgrade did not leave the new packaged file as %s", m.conffileNote)
+	}
 	if got := sh("virsh -c lxc:///system uri"); got != "lxc:///system" {
 		t.Errorf("virsh after upgrade printed %q", got)
 	}
 
-	sh("dpkg -r virtlxcd")
+	sh(m.remove)
 	if got := state("is-active", append(socketUnits, "virtlxcd.service")...); got != "inactive inactive inactive inactive" {
 		t.Errorf("after remove, is-active %q for %s virtlxcd.service", got, sockets)
 	}
@@ -138,11 +182,20 @@ func TestDebUnderRunningSystemd(t *testing.T) {
 	if out, err := sb.Command(ctx, "kill", "-0", controller).CombinedOutput(); err != nil {
 		t.Errorf("removing the package killed the controller stand-in: %v %s", err, out)
 	}
-	sh("dpkg -P virtlxcd")
-	for _, p := range []string{"/etc/libvirt/virtlxcd.conf", "/etc/default/virtlxcd", "/usr/sbin/virtlxcd",
+	if m.purge == "" {
+		// RPM has no purge: an edited config file stays as .rpmsave.
+		if !exists(sb.Path("/etc/libvirt/virtlxcd.conf.rpmsave")) {
+			t.Error("erase did not keep the edited virtlxcd.conf as .rpmsave")
+		}
+		sh("rm /etc/libvirt/virtlxcd.conf.rpmsave " + m.conffileNote)
+	} else {
+		sh(m.purge)
+	}
+	for _, p := range []string{"/etc/libvirt/virtlxcd.conf", "/etc/default/virtlxcd", "/etc/sysconfig/virtlxcd",
+		"/usr/sbin/virtlxcd", "/usr/lib/systemd/system/virtlxcd.service", m.conffileNote,
 		"/etc/systemd/system/sockets.target.wants/virtlxcd.socket"} {
 		if exists(sb.Path(p)) {
-			t.Errorf("%s left after purge", p)
+			t.Errorf("%s left after removal", p)
 		}
 	}
 }

@@ -326,6 +326,7 @@ func TestShutdownAndReboot(t *testing.T) {
 		t.Errorf("after reboot state %d id %d", st, now.ID)
 	}
 
+	wantErr(t, d.Shutdown(now, domain.ShutdownInitctl), 84, 17, "Operation not supported: Container does not provide an initctl pipe")
 	if err := d.Shutdown(now, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"libvirt.org/go/libvirtxml"
@@ -232,6 +233,10 @@ func (d *Driver) runningContainer(m *dom) (container, error) {
 	return m.cont, nil
 }
 
+// destroyWait bounds how long Destroy waits for a controller that
+// acknowledged the kill to go away.
+const destroyWait = 15 * time.Second
+
 // Destroy stops a domain at once: everything in its cgroup is killed.
 // With DestroyGraceful the processes only get SIGTERM and the domain stops
 // when they are gone.
@@ -257,7 +262,12 @@ func (d *Driver) Destroy(ref domain.Ref, flags uint32) error {
 	if err := c.Destroy(false); err != nil {
 		return virterror.New(virterror.OperationFailed, virterror.FromLXC, "failed to kill domain: %v", err)
 	}
-	<-c.Done()
+	select {
+	case <-c.Done():
+	case <-time.After(destroyWait):
+		return virterror.New(virterror.OperationFailed, virterror.FromLXC,
+			"failed to kill domain: controller %d did not exit", c.ControllerPID())
+	}
 	d.stoppedLocked(m, c, exitInfo{Reason: exitDestroyed, Status: c.Exit().Status})
 	return nil
 }
@@ -287,10 +297,19 @@ func (d *Driver) Shutdown(ref domain.Ref, flags uint32) error {
 		return err
 	}
 	initctl, signal := initMethods(flags)
-	if err := c.Shutdown(initctl, signal); err != nil {
-		return virterror.From(err, virterror.FromLXC)
+	return powerError(c.Shutdown(initctl, signal), initctl, signal)
+}
+
+// powerError words a failed shutdown or reboot request: when only initctl
+// was allowed, libvirt reports that the container lacks it.
+func powerError(err error, initctl, signal bool) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	if initctl && !signal {
+		return virterror.New(virterror.OperationUnsupported, virterror.FromLXC, "Container does not provide an initctl pipe")
+	}
+	return virterror.From(err, virterror.FromLXC)
 }
 
 // Reboot asks the container to reboot (initctl runlevel 6, else SIGHUP to
@@ -309,10 +328,7 @@ func (d *Driver) Reboot(ref domain.Ref, flags uint32) error {
 		return err
 	}
 	initctl, signal := initMethods(flags)
-	if err := c.Reboot(initctl, signal); err != nil {
-		return virterror.From(err, virterror.FromLXC)
-	}
-	return nil
+	return powerError(c.Reboot(initctl, signal), initctl, signal)
 }
 
 // SetMemoryFlags changes current memory (live: the cgroup limit) or, with

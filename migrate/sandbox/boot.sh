@@ -10,6 +10,9 @@ T=$SANDBOX_DIR
 case "${1:-enter}" in
 enter)
 	mount --make-rprivate /
+	for d in ${SANDBOX_CGROUPS_V1:-}; do
+		echo 0 >"$d/cgroup.procs"
+	done
 	if [ -n "${SANDBOX_CGROUP:-}" ]; then
 		echo 0 >"$SANDBOX_CGROUP/cgroup.procs"
 		exec unshare --cgroup -- /bin/sh "$0" root
@@ -33,7 +36,18 @@ for p in sys sysrq-trigger; do
 	mount -o remount,bind,ro "$R/proc/$p"
 done
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
-mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$R/sys/fs/cgroup"
+if [ -n "${SANDBOX_V1_MOUNTS:-}" ]; then
+	# Hybrid: v1 controllers in their own directories, cgroup2 in unified.
+	mount -t tmpfs -o mode=0755,nosuid,nodev,noexec cgroup "$R/sys/fs/cgroup"
+	for m in $SANDBOX_V1_MOUNTS; do
+		mkdir "$R/sys/fs/cgroup/${m%%:*}"
+		mount -t cgroup -o "nosuid,nodev,noexec,${m#*:}" cgroup "$R/sys/fs/cgroup/${m%%:*}"
+	done
+	mkdir "$R/sys/fs/cgroup/unified"
+	mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$R/sys/fs/cgroup/unified"
+else
+	mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$R/sys/fs/cgroup"
+fi
 
 # A minimal /dev: the harmless character devices, private ptys, and a
 # console that is a plain file on the host side for the test's log.

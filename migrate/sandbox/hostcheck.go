@@ -123,6 +123,11 @@ func (sb *Sandbox) CheckGone(pidNS string) error {
 			errs = append(errs, fmt.Errorf("cgroup %s left behind", sb.cgroup))
 		}
 	}
+	for _, h := range sb.v1 {
+		if _, err := os.Stat(h.dir); err == nil {
+			errs = append(errs, fmt.Errorf("cgroup %s left behind", h.dir))
+		}
+	}
 	if _, err := os.Stat(sb.dir); err == nil {
 		errs = append(errs, fmt.Errorf("directory %s left behind", sb.dir))
 	}

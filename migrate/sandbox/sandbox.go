@@ -10,7 +10,9 @@
 //     tmpfs that lives only in the sandbox's mount namespace, so every write
 //     (systemd's, the test's) vanishes with the sandbox;
 //   - fresh /proc (with /proc/sys read-only), a read-only /sys, a cgroup2
-//     tree, a minimal /dev, tmpfs /run and /tmp;
+//     tree (or, with Options.HybridCgroups, the host's v1 controllers plus
+//     cgroup2 in unified/, each rooted in a cgroup made for the sandbox),
+//     a minimal /dev, tmpfs /run and /tmp;
 //   - fresh, empty tmpfs mounts on /usr/lib/systemd/system, /etc/systemd/system
 //     and the generator directory: systemd sees only the units the test asks
 //     for, plus the harness's minimal targets and D-Bus. The default target
@@ -74,6 +76,12 @@ type Options struct {
 	Files []File
 	// Wants are extra units the default target pulls in at boot.
 	Wants []string
+	// HybridCgroups gives the sandbox the host's cgroup v1 controllers too
+	// (each in a cgroup of its own), laid out the way a hybrid host has
+	// them, so that systemd and its services can use v1 controllers
+	// (memory, cpuset, ...) that the host's cgroup2 lacks. Without it the
+	// sandbox has a cgroup2 tree only.
+	HybridCgroups bool
 	// BootTimeout bounds the wait for systemd to reach a running state
 	// (default 30s).
 	BootTimeout time.Duration
@@ -83,6 +91,7 @@ type Options struct {
 type Sandbox struct {
 	dir    string // host-side directory: boot script, staging, console log
 	cgroup string // host path of the sandbox cgroup2 directory
+	v1     []v1Hierarchy
 	cmd    *exec.Cmd
 	done   chan struct{}
 	closed bool
@@ -145,6 +154,12 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	defer logf.Close()
 	sb.cmd = exec.Command("/bin/sh", filepath.Join(dir, "boot.sh"), "enter")
 	sb.cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SANDBOX_DIR=" + dir, "SANDBOX_CGROUP=" + sb.cgroup}
+	if opts.HybridCgroups {
+		if sb.v1, err = makeV1Cgroups(filepath.Base(dir)); err != nil {
+			return fail(err)
+		}
+		sb.cmd.Env = append(sb.cmd.Env, v1Env(sb.v1)...)
+	}
 	sb.cmd.Stdout, sb.cmd.Stderr = logf, logf
 	sb.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS |
@@ -371,6 +386,9 @@ func (sb *Sandbox) Close() error {
 		if err := removeCgroup(sb.cgroup); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := removeV1Cgroups(sb.v1); err != nil {
+		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(sb.dir); err != nil {
 		errs = append(errs, err)

@@ -2,8 +2,12 @@ package lxc
 
 import (
 	"fmt"
+	"os"
+	goruntime "runtime"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,27 +96,64 @@ func BenchmarkStartDestroy(b *testing.B) {
 		b.Fatal(err)
 	}
 	var starts, destroys []time.Duration
+	var rss []int
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		if _, err := d.Create(ref, 0); err != nil {
+		run, err := d.Create(ref, 0)
+		if err != nil {
 			b.Fatal(err)
 		}
+		starts = append(starts, time.Since(t0))
+		rss = append(rss, rssKiB(int(run.ID)))
 		t1 := time.Now()
 		if err := d.Destroy(ref, 0); err != nil {
 			b.Fatal(err)
 		}
-		starts = append(starts, t1.Sub(t0))
 		destroys = append(destroys, time.Since(t1))
 	}
 	b.ReportMetric(float64(median(starts).Microseconds())/1000, "start-ms")
 	b.ReportMetric(float64(median(destroys).Microseconds())/1000, "destroy-ms")
 	b.ReportMetric(float64(slices.Max(starts).Microseconds())/1000, "start-max-ms")
 	b.ReportMetric(float64(slices.Max(destroys).Microseconds())/1000, "destroy-max-ms")
+	sort.Ints(rss)
+	b.ReportMetric(float64(rss[len(rss)/2]), "controller-rss-KiB")
 }
 
 func median(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// rssKiB reads VmRSS of a process.
+func rssKiB(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// BenchmarkHeapPerDomain reports how much Go heap the driver holds per
+// defined domain, to size the daemon with many domains.
+func BenchmarkHeapPerDomain(b *testing.B) {
+	const n = 10000
+	for i := 0; i < b.N; i++ {
+		goruntime.GC()
+		var before, after goruntime.MemStats
+		goruntime.ReadMemStats(&before)
+		d := benchDriver(b)
+		populate(b, d, n)
+		goruntime.GC()
+		goruntime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/domain")
+		d.Close()
+	}
 }

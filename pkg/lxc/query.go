@@ -184,29 +184,40 @@ func (d *Driver) view(ref domain.Ref, fn func(m *dom) error) error {
 // GetInfo reports state, memory, vcpus and CPU time; for a running domain
 // memory and CPU time come from its cgroup.
 func (d *Driver) GetInfo(ref domain.Ref) (domain.Info, error) {
-	var info domain.Info
-	var c container
-	err := d.view(ref, func(m *dom) error {
-		def := m.cur()
-		info = domain.Info{
-			State:     m.state,
-			MaxMemKiB: domxml.MemoryKiB(def),
-			MemoryKiB: domxml.CurrentMemoryKiB(def),
-			NrVirtCPU: domxml.VCPUs(def),
+	for {
+		var info domain.Info
+		var c container
+		err := d.view(ref, func(m *dom) error {
+			def := m.cur()
+			info = domain.Info{
+				State:     m.state,
+				MaxMemKiB: domxml.MemoryKiB(def),
+				MemoryKiB: domxml.CurrentMemoryKiB(def),
+				NrVirtCPU: domxml.VCPUs(def),
+			}
+			c = m.cont
+			return nil
+		})
+		if err != nil || c == nil {
+			return info, err
 		}
-		c = m.cont
-		return nil
-	})
-	if err != nil || c == nil {
-		return info, err
+		cpu, mem, err := c.Stats()
+		if err == nil {
+			info.CPUTimeNs = cpu
+			info.MemoryKiB = mem / 1024
+			return info, nil
+		}
+		// The container may have stopped between the two steps; then the
+		// answer is the shut-off domain's.
+		stillRunning := false
+		d.view(ref, func(m *dom) error {
+			stillRunning = m.cont == c
+			return nil
+		})
+		if stillRunning {
+			return info, virterror.New(virterror.OperationFailed, virterror.FromLXC, "Cannot read cputime for domain")
+		}
 	}
-	cpu, mem, err := c.Stats()
-	if err != nil {
-		return info, virterror.New(virterror.OperationFailed, virterror.FromLXC, "Cannot read cputime for domain")
-	}
-	info.CPUTimeNs = cpu
-	info.MemoryKiB = mem / 1024
-	return info, nil
 }
 
 // GetState reports the state and its reason.

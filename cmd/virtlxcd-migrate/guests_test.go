@@ -136,4 +136,13 @@ func TestGuestsSurviveSwitch(t *testing.T) {
 		}
 	}
 	h.expect(plan.Service, "ActiveState", "active")
+	// The daemon in the sandbox wrote its files there, not on the host.
+	if _, err := os.Stat(sb.Path("/etc/libvirt/lxc/" + name + ".xml")); err != nil {
+		t.Fatalf("no definition in the sandbox: %v", err)
+	}
+	for _, p := range []string{"/etc/libvirt/lxc/" + name + ".xml", "/run/libvirt/lxc/" + name + ".xml"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("the sandbox's daemon wrote the host's %s", p)
+		}
+	}
 }

@@ -383,7 +383,9 @@ func (e *Env) traditionalFiles(p *Plan, st *state) (bool, error) {
 		return false, err
 	}
 	if !bytes.Equal(old, want) {
-		e.writeStep(p, TimeoutDropIn, old, existed, false, want, "drop the idle --timeout (the daemon must keep running)")
+		// An existing, different drop-in was edited (or written for an
+		// older ExecStart=): keep a copy.
+		e.writeStep(p, TimeoutDropIn, old, existed, existed, want, "drop the idle --timeout (the daemon must keep running)")
 	}
 
 	// 2. A service bound to its socket cannot start with the socket masked.

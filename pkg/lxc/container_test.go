@@ -238,6 +238,9 @@ func TestContainerLifecycle(t *testing.T) {
 	consoleRoundTrip(t, d, ref)
 	consoleRoundTrip(t, d, ref) // a second attach works as well
 
+	if hard, _, _, err := d.MemoryParameters(ref, 0); err != nil || hard != 96*1024 {
+		t.Errorf("live hard limit %d %v, want %d", hard, err, 96*1024)
+	}
 	if err := d.SetMemoryFlags(ref, 80*1024, domain.AffectLive); err != nil {
 		t.Errorf("setmem: %v", err)
 	} else if strings.HasPrefix(cg, "/sys/fs/cgroup/memory") {
@@ -245,6 +248,15 @@ func TestContainerLifecycle(t *testing.T) {
 		if strings.TrimSpace(string(limit)) != strconv.Itoa(80<<20) {
 			t.Errorf("memory limit after setmem %q", limit)
 		}
+	}
+	if hard, _, _, err := d.MemoryParameters(ref, 0); err != nil || hard != 80*1024 {
+		t.Errorf("live hard limit after setmem %d %v", hard, err)
+	}
+	if info, _ := d.GetInfo(ref); info.MaxMemKiB != 96*1024 {
+		t.Errorf("max memory after setmem %d", info.MaxMemKiB)
+	}
+	if x, _ := d.GetXMLDesc(ref, 0); !strings.Contains(x, "<currentMemory unit='KiB'>81920</currentMemory>") {
+		t.Errorf("live currentMemory not updated:\n%s", x)
 	}
 
 	t0 = time.Now()

@@ -1,6 +1,7 @@
 package lxc
 
 import (
+	"github.com/virtlxcd/virtlxcd/pkg/cgroup"
 	"github.com/virtlxcd/virtlxcd/pkg/domain"
 	"github.com/virtlxcd/virtlxcd/pkg/domxml"
 	"github.com/virtlxcd/virtlxcd/pkg/virterror"
@@ -337,11 +338,14 @@ func pickDef(m *dom, flags uint32) (live, conf bool, err error) {
 	return live, conf, nil
 }
 
-// MemoryParameters reports hard, soft and swap limits in KiB.
+// MemoryParameters reports hard, soft and swap limits in KiB. For a
+// running domain the hard limit is read from its cgroup, where the start
+// and every live setmem put it, as libvirt reads it.
 func (d *Driver) MemoryParameters(ref domain.Ref, flags uint32) (hard, soft, swap uint64, err error) {
 	if err := checkFlags(flags, domain.AffectLive|domain.AffectConfig|typedParamStringOkay, "lxcDomainGetMemoryParameters"); err != nil {
 		return 0, 0, 0, err
 	}
+	var cgPath string
 	err = d.view(ref, func(m *dom) error {
 		live, _, err := pickDef(m, flags&^typedParamStringOkay)
 		if err != nil {
@@ -350,6 +354,7 @@ func (d *Driver) MemoryParameters(ref domain.Ref, flags uint32) (hard, soft, swa
 		def := m.conf
 		if live {
 			def = m.live
+			cgPath = m.cont.CgroupPath()
 		}
 		hard, soft, swap = unlimitedKiB, unlimitedKiB, unlimitedKiB
 		if mt := def.MemoryTune; mt != nil {
@@ -365,7 +370,23 @@ func (d *Driver) MemoryParameters(ref domain.Ref, flags uint32) (hard, soft, swa
 		}
 		return nil
 	})
-	return hard, soft, swap, err
+	if err != nil || cgPath == "" {
+		return hard, soft, swap, err
+	}
+	g, err := cgroup.Open(cgPath)
+	if err == nil {
+		var limit int64
+		if limit, err = g.MemoryLimit(); err == nil {
+			hard = unlimitedKiB
+			if limit > 0 {
+				hard = uint64(limit) / 1024
+			}
+		}
+	}
+	if err != nil {
+		return 0, 0, 0, virterror.New(virterror.OperationFailed, virterror.FromLXC, "cannot read memory limit of domain: %v", err)
+	}
+	return hard, soft, swap, nil
 }
 
 // SchedulerParameters reports cpu shares, period and quota, with the

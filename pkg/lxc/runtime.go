@@ -29,6 +29,7 @@ type container interface {
 	InitPID() int
 	ConsolePaths() []string
 	HostInterfaces() []string
+	CgroupPath() string
 	Done() <-chan struct{}
 	Exit() exitInfo
 	Destroy(graceful bool) error

@@ -14,6 +14,7 @@ import (
 
 	"github.com/virtlxcd/virtlxcd/pkg/controller"
 	"github.com/virtlxcd/virtlxcd/pkg/domain"
+	"github.com/virtlxcd/virtlxcd/pkg/domxml"
 	"github.com/virtlxcd/virtlxcd/pkg/paths"
 )
 
@@ -377,6 +378,30 @@ func TestTransient(t *testing.T) {
 	rec.wait(t, name, domain.EventIDLifecycle, domain.EventStopped, domain.DetailStoppedDestroyed)
 	if _, err := d.LookupByName(name); err == nil {
 		t.Error("transient domain still known after it stopped")
+	}
+
+	// A running transient domain that gets defined becomes persistent and
+	// survives its stop.
+	root := makeRootfs(t)
+	if ref, err = d.CreateXML(rootXML(name, root, initScript), 0); err != nil {
+		t.Fatal(err)
+	}
+	withUUID := strings.Replace(rootXML(name, root, initScript), "</name>", "</name><uuid>"+domxml.FormatUUID(ref.UUID)+"</uuid>", 1)
+	if _, err := d.DefineXML(withUUID, 0); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, name, domain.EventIDLifecycle, domain.EventDefined, domain.DetailDefinedAdded)
+	if on, _ := d.IsPersistent(ref); !on {
+		t.Error("defined domain not persistent")
+	}
+	if err := d.Destroy(ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, err := d.GetState(ref, 0); err != nil || st != domain.Shutoff {
+		t.Errorf("after destroy: state %d %v", st, err)
+	}
+	if err := d.Undefine(ref, 0); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -192,6 +192,8 @@ func TestToSpecRefusals(t *testing.T) {
 		{"noconsole", "<console type='pty'/>", "", "At least one PTY console is required"},
 		{"fileconsole", "<console type='pty'/>", "<console type='file'><source path='/tmp/x'/></console>", "Only PTY console types are supported"},
 		{"network", "<console type='pty'/>", "<interface type='network'><source network='default'/></interface><console type='pty'/>", "Unsupported network type network"},
+		{"hostdev", "<console type='pty'/>", "<hostdev mode='capabilities' type='misc'><source><char>/dev/null</char></source></hostdev><console type='pty'/>", "host devices (<hostdev>) are not supported by this driver"},
+		{"sharenet", "</domain>", "<lxc:namespace xmlns:lxc='http://libvirt.org/schemas/domain/lxc/1.0'><lxc:sharenet type='netns' value='red'/></lxc:namespace></domain>", "shared namespaces (<lxc:namespace>) are not supported by this driver"},
 		{"template", "<console type='pty'/>", "<filesystem type='template'><source name='t'/><target dir='/'/></filesystem><console type='pty'/>", "Cannot mount filesystem type template"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

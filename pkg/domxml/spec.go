@@ -78,6 +78,20 @@ func ToSpec(d *libvirtxml.Domain) (*controller.Spec, error) {
 	if d.Devices == nil {
 		return nil, startErr("At least one PTY console is required")
 	}
+	// Refuse what the runtime would otherwise silently leave out, so a
+	// guest never runs without a device or namespace its owner asked for.
+	for _, c := range []struct {
+		present bool
+		what    string
+	}{
+		{len(d.Devices.Hostdevs) > 0, "host devices (<hostdev>)"},
+		{len(d.Devices.Disks) > 0, "disks (<disk>)"},
+		{d.LXCNamespace != nil, "shared namespaces (<lxc:namespace>)"},
+	} {
+		if c.present {
+			return nil, startErr("%s are not supported by this driver", c.what)
+		}
+	}
 	for _, fs := range d.Devices.Filesystems {
 		f, err := fsSpec(fs)
 		if err != nil {

@@ -531,3 +531,54 @@ func TestAutostartOnBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRebootWhileDown: a guest that reboots while no daemon runs is
+// started again by the next one (on_reboot restart), persistent or not.
+func TestRebootWhileDown(t *testing.T) {
+	needContainers(t)
+	p := testPaths(t)
+	d := containerDriver(t, p)
+	names := []string{uniq(t, "rbp"), uniq(t, "rbt")}
+	var refs []domain.Ref
+	for i, name := range names {
+		var ref domain.Ref
+		var err error
+		if i == 0 {
+			if ref, err = d.DefineXML(rootXML(name, makeRootfs(t), initScript), 0); err == nil {
+				ref, err = d.Create(ref, 0)
+			}
+		} else {
+			ref, err = d.CreateXML(rootXML(name, makeRootfs(t), initScript), 0)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	pids := []int{initPID(t, d, refs[0]), initPID(t, d, refs[1])}
+	d.Close()
+	for i, pid := range pids {
+		// The init's HUP trap runs reboot -f, as a guest rebooting itself.
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		waitGone(t, refs[i].ID)
+		t.Logf("controller of %s gone after %v", names[i], time.Since(t0))
+	}
+	t0 := time.Now()
+	d2 := containerDriver(t, p)
+	t.Logf("driver start with two reboots to do: %v", time.Since(t0))
+	for i, name := range names {
+		got, err := d2.LookupByName(name)
+		if err != nil {
+			t.Fatalf("%s after restart: %v", name, err)
+		}
+		if st, _, _ := d2.GetState(got, 0); st != domain.Running || got.ID <= 0 || got.ID == refs[i].ID {
+			t.Errorf("%s: state %d id %d (was %d)", name, st, got.ID, refs[i].ID)
+		}
+		if on, _ := d2.IsPersistent(got); on != (i == 0) {
+			t.Errorf("%s: persistent %v", name, on)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func TestGuestsSurviveSwitch(t *testing.T) {
 	defer cancel()
 	bin := t.TempDir()
 	migrate := build(t, bin, "github.com/virtlxcd/virtlxcd/cmd/virtlxcd-migrate")
-	daemon := build(t, bin, "github.com/virtlxcd/virtlxcd/cmd/virtlxcd")
+	daemon := build(t, bin, daemonPkg)
 	sb, err := sandbox.Start(ctx, sandbox.Options{
 		Units:         readUnits(t),
 		HybridCgroups: true,

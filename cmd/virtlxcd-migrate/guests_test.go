@@ -34,6 +34,7 @@ func TestGuestsSurviveSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	bin := t.TempDir()

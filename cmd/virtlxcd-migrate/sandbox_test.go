@@ -229,6 +229,7 @@ func TestAgainstRealSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	bin := t.TempDir()
@@ -457,6 +458,7 @@ func TestBindsToTrapRealSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	bin := t.TempDir()

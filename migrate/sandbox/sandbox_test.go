@@ -22,6 +22,7 @@ func TestBootAndTeardown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()

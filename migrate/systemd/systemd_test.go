@@ -31,6 +31,7 @@ func TestOnlineAndOfflineAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sb, err := sandbox.Start(ctx, sandbox.Options{Units: testUnits})

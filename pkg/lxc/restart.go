@@ -28,13 +28,16 @@ func (d *Driver) reattach() []*dom {
 		}
 		c, exit, err := d.rt.Attach(name)
 		if err != nil {
-			d.log.Warn("cannot re-attach to domain", "name", name, "err", err)
+			// The status file stays: whatever still runs can be found
+			// again by a later start once the runtime answers.
+			d.log.Error("cannot re-attach to domain; it is shown as shut off", "name", name, "err", err)
 			exit = &exitInfo{Reason: exitFailed, Status: err.Error()}
-		}
-		if c == nil {
+		} else if c == nil {
 			if err := d.store.RemoveStatus(name); err != nil {
 				d.log.Warn("cannot remove domain status", "name", name, "err", err)
 			}
+		}
+		if c == nil {
 			ref := domain.Ref{Name: name, UUID: uuid, ID: -1}
 			if exit.Reason == exitReboot && def.OnReboot == "restart" {
 				// Kept as an inactive domain with the definition it ran

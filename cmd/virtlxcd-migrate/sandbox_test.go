@@ -520,3 +520,58 @@ func TestBindsToTrapRealSystemd(t *testing.T) {
 	h.virsh()
 	h.mustRun(0, "--status")
 }
+
+// TestFailingStepStopsRun: when the daemon cannot start, the restart job
+// fails, the run stops there with exit status 1 and says which step failed;
+// the steps before it stay done and --status shows the state.
+func TestFailingStepStopsRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	migrate := build(t, t.TempDir(), "github.com/virtlxcd/virtlxcd/cmd/virtlxcd-migrate")
+	snap, err := sandbox.SnapshotHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{
+		Units: readUnits(t),
+		// A daemon that dies at once: its start job cannot succeed.
+		Files: []sandbox.File{{Path: "/usr/sbin/virtlxcd", Content: []byte("#!/bin/sh\nexit 1\n"), Mode: 0o755}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidNS := sb.PIDNamespace()
+	defer func() {
+		if err := sb.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := sb.CheckGone(pidNS); err != nil {
+			t.Error(err)
+		}
+		if err := snap.Compare(); err != nil {
+			t.Error(err)
+		}
+	}()
+	conn, err := systemd.Dial(ctx, sb.BusAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := &harness{t: t, ctx: ctx, sb: sb, conn: conn, migrate: migrate}
+	out := h.mustRun(plan.ExitFailed, "--traditional")
+	if !strings.Contains(out, "FAILED: step") || !strings.Contains(out, "restart virtlxcd.service") || !strings.Contains(out, "job failed") {
+		t.Fatalf("failure not reported:\n%s", out)
+	}
+	// The steps before the failure were done.
+	for _, s := range plan.Sockets {
+		h.expect(s, "LoadState", "masked")
+	}
+	h.expect(plan.Service, "ActiveState", "failed", "activating") // Restart=on-failure retries
+	if out := h.mustRun(plan.ExitInconsistent, "--status"); !strings.Contains(out, "in traditional mode it should be running") {
+		t.Fatalf("status does not show the failed service:\n%s", out)
+	}
+}

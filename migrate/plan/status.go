@@ -82,6 +82,8 @@ func Status(ctx context.Context, e *Env) (*Report, error) {
 		r.Problems = append(r.Problems, Service+" is not enabled: nothing starts virtlxcd at boot")
 	case r.Mode == Traditional && !r.NoTimeout:
 		r.Problems = append(r.Problems, "the idle timeout is still in force: the daemon exits after 120 s and nothing starts it again")
+	case r.Mode == Traditional && service.ActiveState != "" && service.ActiveState != "active":
+		r.Problems = append(r.Problems, fmt.Sprintf("%s is %s (%s): in traditional mode it should be running", Service, service.ActiveState, service.SubState))
 	case r.Mode == SocketActivation && r.NoTimeout:
 		r.Problems = append(r.Problems, TimeoutDropIn+" keeps the daemon running although it is socket activated")
 	}

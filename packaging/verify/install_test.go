@@ -128,6 +128,13 @@ func TestDebInstallUpgradeRemovePurge(t *testing.T) {
 	wantEnablement(t, root, "enabled", socketUnits...)
 	wantEnablement(t, root, "disabled", "virtlxcd.service")
 	verifyUnits(t, root)
+	// The tmpfiles.d entry parses and makes the guests' runtime directory.
+	if out, err := runErr("systemd-tmpfiles", "--root="+root, "--create", "virtlxcd.conf"); err != nil || out != "" {
+		t.Errorf("systemd-tmpfiles: %v\n%s", err, out)
+	}
+	if st, err := os.Stat(filepath.Join(root, "run/libvirt/lxc")); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+		t.Errorf("/run/libvirt/lxc after systemd-tmpfiles: %v %v", err, st)
+	}
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -48,6 +48,8 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		// Other users must reach the binary (the non-root test runs it).
+		os.Chmod(dir, 0o755)
 		binPath = filepath.Join(dir, "virtlxcd")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/virtlxcd")
 		cmd.Dir = root

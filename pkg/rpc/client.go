@@ -65,7 +65,7 @@ type Client struct {
 // CONNECT_CLOSE).
 var closeMarker = []byte{}
 
-func newClient(s *Server, conn net.Conn, id uint64, readonly bool) *Client {
+func newClient(s *Server, conn net.Conn, id uint64, readonly bool, maxRequests int) *Client {
 	c := &Client{
 		ID:        id,
 		Connected: time.Now(),
@@ -74,7 +74,7 @@ func newClient(s *Server, conn net.Conn, id uint64, readonly bool) *Client {
 		conn:      conn,
 		out:       make(chan []byte, outQueue),
 		done:      make(chan struct{}),
-		inflight:  make(chan struct{}, max(1, s.maxClientRequests())),
+		inflight:  make(chan struct{}, max(1, maxRequests)),
 		values:    map[any]any{},
 		streams:   map[streamKey]*Stream{},
 	}

@@ -140,3 +140,18 @@ func TestErrorReplies(t *testing.T) {
 		}
 	}
 }
+
+// Ordinary jobs must not wait behind idle priority workers.
+func TestPoolOrdinaryJobsRunWithPriorityWorkers(t *testing.T) {
+	p := NewPool(2, 4, 3)
+	defer p.Close()
+	for i := 0; i < 200; i++ {
+		done := make(chan struct{})
+		p.Submit(func() { close(done) }, i%3 == 0)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("job %d never ran: %+v", i, p.Stats())
+		}
+	}
+}

@@ -11,7 +11,8 @@ import (
 // figures are what virt-admin srv-threadpool-info shows.
 type Pool struct {
 	mu       sync.Mutex
-	cond     *sync.Cond
+	cond     *sync.Cond // ordinary workers wait here
+	prioCond *sync.Cond // priority workers wait here
 	queue    []poolJob
 	min, max int
 	prio     int
@@ -36,6 +37,7 @@ type PoolStats struct {
 func NewPool(min, max, prio uint) *Pool {
 	p := &Pool{min: int(min), max: int(max), prio: int(prio)}
 	p.cond = sync.NewCond(&p.mu)
+	p.prioCond = sync.NewCond(&p.mu)
 	p.mu.Lock()
 	for i := 0; i < p.min; i++ {
 		p.spawn(false)
@@ -69,16 +71,17 @@ func (p *Pool) worker(priority bool) {
 			} else {
 				p.n--
 			}
-			p.cond.Broadcast()
+			p.wakeAll()
 			return
 		}
 		if idx < 0 {
 			if priority {
 				p.freePrio++
+				p.prioCond.Wait()
 			} else {
 				p.free++
+				p.cond.Wait()
 			}
-			p.cond.Wait()
 			if priority {
 				p.freePrio--
 			} else {
@@ -115,9 +118,7 @@ func (p *Pool) Submit(fn func(), priority bool) {
 	}
 	p.cond.Signal()
 	if priority {
-		// Signal may have woken a priority worker for an ordinary job
-		// or the reverse; make sure someone suitable looks.
-		p.cond.Broadcast()
+		p.prioCond.Signal()
 	}
 	p.mu.Unlock()
 }
@@ -164,14 +165,19 @@ func (p *Pool) SetLimits(min, max, prio int) error {
 	for p.nPrio < p.prio {
 		p.spawn(true)
 	}
-	p.cond.Broadcast()
+	p.wakeAll()
 	return nil
+}
+
+func (p *Pool) wakeAll() {
+	p.cond.Broadcast()
+	p.prioCond.Broadcast()
 }
 
 // Close retires every worker once the queue is drained.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	p.closed = true
-	p.cond.Broadcast()
+	p.wakeAll()
 	p.mu.Unlock()
 }

@@ -81,12 +81,6 @@ func (s *Server) OnClientCount(fn func()) {
 // Pool is the server's worker pool.
 func (s *Server) Pool() *Pool { return s.pool }
 
-func (s *Server) maxClientRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int(s.cfg.MaxClientRequests)
-}
-
 func (s *Server) keepalive() (time.Duration, uint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,7 +188,7 @@ func (s *Server) add(conn net.Conn, readonly bool) {
 		return
 	}
 	s.nextID++
-	c := newClient(s, conn, s.nextID, readonly)
+	c := newClient(s, conn, s.nextID, readonly, int(s.cfg.MaxClientRequests))
 	s.clients[c.ID] = c
 	fn := s.onCount
 	s.mu.Unlock()

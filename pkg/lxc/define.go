@@ -44,6 +44,10 @@ func (d *Driver) conflictLocked(name string, uuid [16]byte) (*dom, error) {
 
 // DefineXML adds or replaces a persistent definition. For a running
 // domain the new definition applies from its next start.
+//
+// Writers of definitions serialise on d.files and do their disk work
+// without d.mu, so lookups and lists never wait for an fsync; d.mu is
+// taken only to publish the result.
 func (d *Driver) DefineXML(text string, flags uint32) (domain.Ref, error) {
 	if err := checkFlags(flags, domain.DefineValidate, "lxcDomainDefineXMLFlags"); err != nil {
 		return domain.Ref{}, err
@@ -56,18 +60,22 @@ func (d *Driver) DefineXML(text string, flags uint32) (domain.Ref, error) {
 	if err != nil {
 		return domain.Ref{}, err
 	}
-	d.mu.Lock()
+	d.files.Lock()
+	defer d.files.Unlock()
+	d.mu.RLock()
 	m, err := d.conflictLocked(def.Name, uuid)
+	d.mu.RUnlock()
 	if err != nil {
-		d.mu.Unlock()
 		return domain.Ref{}, err
 	}
 	if err := d.store.SaveConfig(def.Name, out); err != nil {
-		d.mu.Unlock()
 		return domain.Ref{}, virterror.From(err, virterror.FromLXC)
 	}
+	d.mu.Lock()
 	detail := int32(domain.DetailDefinedUpdated)
-	if m == nil {
+	if m == nil || m.removed {
+		// New, or a transient domain that stopped while the file was
+		// written.
 		m = &dom{ref: domain.Ref{Name: def.Name, UUID: uuid, ID: -1}, state: domain.Shutoff, reason: domain.ShutoffUnknown}
 		d.insertLocked(m)
 		detail = domain.DetailDefinedAdded
@@ -97,20 +105,22 @@ func (d *Driver) Undefine(ref domain.Ref, flags uint32) error {
 	if err := checkFlags(flags, 0, "lxcDomainUndefineFlags"); err != nil {
 		return err
 	}
-	d.mu.Lock()
+	d.files.Lock()
+	defer d.files.Unlock()
+	d.mu.RLock()
 	m := d.byUUID[ref.UUID]
+	persistent := m != nil && m.conf != nil
+	d.mu.RUnlock()
 	if m == nil {
-		d.mu.Unlock()
 		return noDomain(ref)
 	}
-	if m.conf == nil {
-		d.mu.Unlock()
+	if !persistent {
 		return virterror.New(virterror.OperationInvalid, virterror.FromDomain, "Cannot undefine transient domain")
 	}
 	if err := d.store.RemoveConfig(m.ref.Name); err != nil {
-		d.mu.Unlock()
 		return virterror.From(err, virterror.FromLXC)
 	}
+	d.mu.Lock()
 	m.conf = nil
 	m.autostart = false
 	if !m.active() && !m.starting {
@@ -124,22 +134,30 @@ func (d *Driver) Undefine(ref domain.Ref, flags uint32) error {
 
 // SetAutostart creates or removes the autostart link.
 func (d *Driver) SetAutostart(ref domain.Ref, on bool) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.files.Lock()
+	defer d.files.Unlock()
+	d.mu.RLock()
 	m := d.byUUID[ref.UUID]
+	var persistent, cur bool
+	if m != nil {
+		persistent, cur = m.conf != nil, m.autostart
+	}
+	d.mu.RUnlock()
 	if m == nil {
 		return noDomain(ref)
 	}
-	if m.conf == nil {
+	if !persistent {
 		return virterror.New(virterror.OperationInvalid, virterror.FromDomain, "Cannot set autostart for transient domain")
 	}
-	if m.autostart == on {
+	if cur == on {
 		return nil
 	}
 	if err := d.store.SetAutostart(m.ref.Name, on); err != nil {
 		return virterror.From(err, virterror.FromLXC)
 	}
+	d.mu.Lock()
 	m.autostart = on
+	d.mu.Unlock()
 	return nil
 }
 
@@ -154,6 +172,8 @@ func (d *Driver) Reload() error {
 // loadConfigs reads ConfigDir. Files that do not parse, or whose name
 // disagrees with their file name, are logged and skipped.
 func (d *Driver) loadConfigs(notify bool) {
+	d.files.Lock()
+	defer d.files.Unlock()
 	entries, errs := d.store.LoadConfigs()
 	for _, err := range errs {
 		d.log.Warn("cannot load domain config", "err", err)

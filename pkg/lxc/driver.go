@@ -38,6 +38,11 @@ type Driver struct {
 	rt    runtime
 	bus   *bus
 
+	// files serialises the writers of persistent definitions and
+	// autostart links (and the insertion of new domains), so that they
+	// can do disk work without holding mu. Order: dom.op, files, mu.
+	files sync.Mutex
+
 	mu     sync.RWMutex
 	byName map[string]*dom
 	byUUID map[[16]byte]*dom

@@ -373,3 +373,75 @@ func TestListFilters(t *testing.T) {
 	_, err := d.ListAllDomains(1 << 20)
 	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x100000) in function virConnectListAllDomains")
 }
+
+// TestConcurrentDefine defines from several goroutines while others list
+// and look up, and races defines of one name with different uuids: exactly
+// one may win, and every loser gets libvirt's "already exists" error.
+func TestConcurrentDefine(t *testing.T) {
+	d := newTestDriver(t, testPaths(t))
+	const writers, each = 4, 50
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				refs, err := d.ListAllDomains(0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, ref := range refs {
+					if _, err := d.LookupByUUID(ref.UUID); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	var wwg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wwg.Add(1)
+		go func(w int) {
+			defer wwg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := d.DefineXML(ctXML(fmt.Sprintf("cc%d-%d", w, i), ""), 0); err != nil {
+					t.Error(err)
+				}
+			}
+		}(w)
+	}
+	wwg.Wait()
+	close(stop)
+	wg.Wait()
+	if n, _ := d.NumOfDefinedDomains(); n != writers*each {
+		t.Fatalf("%d domains, want %d", n, writers*each)
+	}
+
+	results := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			_, err := d.DefineXML(ctXML("contested", ""), 0)
+			results <- err
+		}()
+	}
+	wins := 0
+	for i := 0; i < 8; i++ {
+		err := <-results
+		if err == nil {
+			wins++
+		} else if !virterror.Is(err, virterror.OperationFailed) || !strings.Contains(err.Error(), "already exists with uuid") {
+			t.Errorf("loser got %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d defines of one name won", wins)
+	}
+}

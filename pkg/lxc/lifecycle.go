@@ -74,23 +74,24 @@ func (d *Driver) CreateXML(text string, flags uint32) (domain.Ref, error) {
 	if err != nil {
 		return domain.Ref{}, err
 	}
+	d.files.Lock()
 	d.mu.Lock()
 	m, err := d.conflictLocked(def.Name, uuid)
+	if err == nil && m != nil && (m.active() || m.starting) {
+		err = virterror.New(virterror.OperationInvalid, virterror.FromDomain, "domain '%s' is already active", def.Name)
+	}
+	if err == nil {
+		if m == nil {
+			m = &dom{ref: domain.Ref{Name: def.Name, UUID: uuid, ID: -1}, state: domain.Shutoff, reason: domain.ShutoffUnknown}
+			d.insertLocked(m)
+		}
+		m.starting = true
+	}
+	d.mu.Unlock()
+	d.files.Unlock()
 	if err != nil {
-		d.mu.Unlock()
 		return domain.Ref{}, err
 	}
-	if m != nil && (m.active() || m.starting) {
-		d.mu.Unlock()
-		return domain.Ref{}, virterror.New(virterror.OperationInvalid, virterror.FromDomain,
-			"domain '%s' is already active", def.Name)
-	}
-	if m == nil {
-		m = &dom{ref: domain.Ref{Name: def.Name, UUID: uuid, ID: -1}, state: domain.Shutoff, reason: domain.ShutoffUnknown}
-		d.insertLocked(m)
-	}
-	m.starting = true
-	d.mu.Unlock()
 
 	m.op.Lock()
 	defer m.op.Unlock()
@@ -390,12 +391,15 @@ func (d *Driver) SetMemoryFlags(ref domain.Ref, kib uint64, flags uint32) error 
 // updateConf changes the persistent definition and saves it; the file is
 // written first so that a failed write changes nothing.
 func (d *Driver) updateConf(m *dom, change func(*libvirtxml.Domain)) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if m.conf == nil {
+	d.files.Lock()
+	defer d.files.Unlock()
+	d.mu.RLock()
+	conf := m.conf
+	d.mu.RUnlock()
+	if conf == nil {
 		return virterror.New(virterror.OperationInvalid, virterror.FromDomain, "transient domains do not have any persistent config")
 	}
-	next, err := domxml.Clone(m.conf)
+	next, err := domxml.Clone(conf)
 	if err != nil {
 		return virterror.From(err, virterror.FromLXC)
 	}
@@ -407,7 +411,9 @@ func (d *Driver) updateConf(m *dom, change func(*libvirtxml.Domain)) error {
 	if err := d.store.SaveConfig(m.ref.Name, text); err != nil {
 		return virterror.From(err, virterror.FromLXC)
 	}
+	d.mu.Lock()
 	m.conf = next
+	d.mu.Unlock()
 	return nil
 }
 

@@ -24,7 +24,30 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == controller.Subcommand {
 		os.Exit(controller.Main(os.Args[2:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if left := leftoverCgroups(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "cgroups of this test run left behind: %v\n", left)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// leftoverCgroups finds cgroups of containers this test binary started
+// (their names carry its pid, see uniq) in any hierarchy.
+func leftoverCgroups() []string {
+	mark := fmt.Sprintf("-%d-", os.Getpid())
+	var left []string
+	hier, _ := filepath.Glob("/sys/fs/cgroup/*/machine")
+	hier = append(hier, "/sys/fs/cgroup/machine")
+	for _, dir := range hier {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() && strings.Contains(e.Name(), mark) {
+				left = append(left, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return left
 }
 
 const busybox = "/bin/busybox"

@@ -281,3 +281,30 @@ func TestLibvirtStyle(t *testing.T) {
 		t.Errorf("description %q from\n%s", back.Description, out)
 	}
 }
+
+func TestValidate(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withMeta := strings.Replace(string(data), "<memory", "<metadata><app:x xmlns:app='urn:x'><app:y>1</app:y></app:x></metadata><title>t</title><description/>\n  <memory", 1)
+	for _, good := range []string{minimal, string(data), withMeta} {
+		d, err := Parse(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Validate(good, d); err != nil {
+			t.Errorf("valid document refused: %v\n%s", err, good)
+		}
+	}
+	bad := strings.Replace(minimal, "<console type='pty'/>", "<console type='pty'/><bogus level='1'/>", 1)
+	d, err := Parse(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Validate(bad, d)
+	if ve, ok := err.(*virterror.Error); !ok || ve.Code != 92 || !strings.Contains(ve.Message, "Element domain/devices/bogus is not allowed here") ||
+		!strings.HasPrefix(ve.Message, "XML document failed to validate against schema: Unable to validate doc against ") {
+		t.Errorf("invalid document: %v", err)
+	}
+}

@@ -8,11 +8,17 @@ import (
 	"github.com/virtlxcd/virtlxcd/pkg/virterror"
 )
 
-// parseDef parses and normalizes a document for this driver.
-func (d *Driver) parseDef(text string) (*libvirtxml.Domain, [16]byte, error) {
+// parseDef parses and normalizes a document for this driver; validate
+// also checks it against the schema (the *_VALIDATE flags).
+func (d *Driver) parseDef(text string, validate bool) (*libvirtxml.Domain, [16]byte, error) {
 	def, err := domxml.Parse(text)
 	if err != nil {
 		return nil, [16]byte{}, err
+	}
+	if validate {
+		if err := domxml.Validate(text, def); err != nil {
+			return nil, [16]byte{}, err
+		}
 	}
 	if err := domxml.Normalize(def, d.cfg.Exe); err != nil {
 		return nil, [16]byte{}, err
@@ -52,7 +58,7 @@ func (d *Driver) DefineXML(text string, flags uint32) (domain.Ref, error) {
 	if err := checkFlags(flags, domain.DefineValidate, "lxcDomainDefineXMLFlags"); err != nil {
 		return domain.Ref{}, err
 	}
-	def, uuid, err := d.parseDef(text)
+	def, uuid, err := d.parseDef(text, flags&domain.DefineValidate != 0)
 	if err != nil {
 		return domain.Ref{}, err
 	}
@@ -179,7 +185,7 @@ func (d *Driver) loadConfigs(notify bool) {
 		d.log.Warn("cannot load domain config", "err", err)
 	}
 	for _, e := range entries {
-		def, uuid, err := d.parseDef(e.XML)
+		def, uuid, err := d.parseDef(e.XML, false)
 		if err != nil {
 			d.log.Warn("cannot load domain config", "name", e.Name, "err", err)
 			continue

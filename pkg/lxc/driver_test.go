@@ -231,8 +231,20 @@ func TestDefineErrors(t *testing.T) {
 	}
 	_, err = d.DefineXML(ctXML("x", ""), 4)
 	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x4) in function lxcDomainDefineXMLFlags")
+	bogus := strings.Replace(ctXML("v", ""), "<console type='pty'/>", "<console type='pty'/><bogus a='1'/>", 1)
+	_, err = d.DefineXML(bogus, domain.DefineValidate)
+	if !virterror.Is(err, 92) {
+		t.Errorf("validate: %v", err)
+	}
+	_, err = d.CreateXML(bogus, startValidate)
+	if !virterror.Is(err, 92) {
+		t.Errorf("create validate: %v", err)
+	}
 	if n, _ := d.NumOfDefinedDomains(); n != 0 {
 		t.Errorf("%d domains after failed defines", n)
+	}
+	if _, err := d.DefineXML(bogus, 0); err != nil {
+		t.Errorf("without validation unknown elements are ignored, as libvirt does: %v", err)
 	}
 }
 

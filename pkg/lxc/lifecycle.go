@@ -15,9 +15,8 @@ import (
 	"github.com/virtlxcd/virtlxcd/pkg/virterror"
 )
 
-// startValidate is VIR_DOMAIN_START_VALIDATE: validate the document
-// against the schema. Normalize validates what this driver understands,
-// so the flag is accepted and needs no extra step.
+// startValidate is VIR_DOMAIN_START_VALIDATE: check the document against
+// the schema.
 const startValidate = 1 << 4
 
 // stopOutcome maps how a container ended to the shut-off reason and the
@@ -70,7 +69,7 @@ func (d *Driver) CreateXML(text string, flags uint32) (domain.Ref, error) {
 	if err := checkFlags(flags, startValidate, "lxcDomainCreateXMLWithFiles"); err != nil {
 		return domain.Ref{}, err
 	}
-	def, uuid, err := d.parseDef(text)
+	def, uuid, err := d.parseDef(text, flags&startValidate != 0)
 	if err != nil {
 		return domain.Ref{}, err
 	}

@@ -3,8 +3,8 @@ package domxml
 import (
 	"encoding/xml"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"

@@ -383,7 +383,7 @@ func TestListFilters(t *testing.T) {
 		}
 	}
 	_, err := d.ListAllDomains(1 << 20)
-	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x100000) in function virConnectListAllDomains")
+	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x100000) in function lxcConnectListAllDomains")
 }
 
 // TestConcurrentDefine defines from several goroutines while others list

@@ -56,7 +56,7 @@ const listAllFlags = 1<<16 - 1
 
 // ListAllDomains returns the domains matching flags.
 func (d *Driver) ListAllDomains(flags uint32) ([]domain.Ref, error) {
-	if err := checkFlags(flags, listAllFlags, "virConnectListAllDomains"); err != nil {
+	if err := checkFlags(flags, listAllFlags, "lxcConnectListAllDomains"); err != nil {
 		return nil, err
 	}
 	var active []func(*dom) uint32

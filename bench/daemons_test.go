@@ -1,0 +1,353 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
+
+	"github.com/virtlxcd/virtlxcd/internal/daemontest"
+)
+
+// Debian's libvirt 9.0 (libvirt-daemon + libvirt-daemon-driver-lxc).
+const (
+	libvirtdBin   = "/usr/sbin/libvirtd"
+	libvirtLXC    = "/usr/lib/libvirt/libvirt_lxc"
+	lxcDriverGlob = "/usr/lib/*/libvirt/connection-driver/libvirt_driver_lxc.so"
+	lxcURI        = libvirt.ConnectURI("lxc:///system")
+)
+
+// runTag prefixes every domain name of this run, so that cgroups and
+// processes left by a crashed run are recognisable and concurrent runs
+// never share a name.
+var runTag = fmt.Sprintf("vbench%d", os.Getpid())
+
+// daemon is one side of the comparison, reached through its read-write
+// socket.
+type daemon struct {
+	name string // "libvirtd" or "virtlxcd"
+	sock string
+	pid  int
+	logs func() string
+}
+
+func (d *daemon) rssMiB() float64 { return float64(rssKiB(d.pid)) / 1024 }
+
+// startPair starts libvirtd and virtlxcd, in that order, each on a private
+// tree; both are stopped, with every domain they run, when b ends.
+func startPair(b *testing.B) []*daemon {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	guardSignals()
+	sweepAtEnd(b)
+	lv := startLibvirtd(b)
+	ours := startVirtlxcd(b)
+	return []*daemon{lv, ours}
+}
+
+// libvirtdScript runs as the first process of a private mount namespace.
+// Without the cgroup2 mount libvirt 9.0 uses the v1 controllers only; with
+// it, it fails to start containers on this hybrid host (see the reference
+// notes, container-runtime §6). The tmpfs mounts keep every file libvirtd
+// and its controllers write (state, logs, caches, domain XML) off the host.
+const libvirtdScript = `
+if grep -q ' /sys/fs/cgroup/unified ' /proc/self/mounts; then umount /sys/fs/cgroup/unified; fi
+for d in /run /var/lib /var/cache /var/log; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done
+mount --bind "$1/etc" /etc/libvirt
+exec ` + libvirtdBin + ` -f "$1/libvirtd.conf" -p "$1/libvirtd.pid"
+`
+
+func startLibvirtd(b *testing.B) *daemon {
+	b.Helper()
+	drivers, _ := filepath.Glob(lxcDriverGlob)
+	for _, f := range []string{libvirtdBin, libvirtLXC, "/etc/libvirt"} {
+		if _, err := os.Stat(f); err != nil {
+			b.Skipf("Debian's libvirtd is not installed (%v); run bench/install-deps.sh", err)
+		}
+	}
+	if len(drivers) == 0 {
+		b.Skip("libvirt's LXC driver module is missing; run bench/install-deps.sh")
+	}
+	dir, err := os.MkdirTemp("", "virtlxcd-bench-libvirtd-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	forget := emergencyDir(dir)
+	b.Cleanup(forget)
+	for _, sub := range []string{"etc/lxc/autostart", "sock", "drivers"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Only the LXC driver, as in libvirt's own virtlxcd: the daemon's size
+	// and start-up then compare like with like.
+	if err := os.Symlink(drivers[0], filepath.Join(dir, "drivers", filepath.Base(drivers[0]))); err != nil {
+		b.Fatal(err)
+	}
+	sock := filepath.Join(dir, "sock", "libvirt-sock")
+	logFile := filepath.Join(dir, "libvirtd.log")
+	conf := fmt.Sprintf("unix_sock_dir = %q\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nlog_outputs = \"3:file:%s\"\n",
+		filepath.Dir(sock), logFile)
+	if err := os.WriteFile(filepath.Join(dir, "libvirtd.conf"), []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-ec", libvirtdScript, "sh", dir)
+	cmd.Env = append(os.Environ(), "LIBVIRT_DRIVER_DIR="+filepath.Join(dir, "drivers"))
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// A benchmark binary killed outright takes its libvirtd along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start libvirtd: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	// unshare and sh exec, so this PID ends up being libvirtd itself.
+	d := &daemon{name: "libvirtd", sock: sock, pid: cmd.Process.Pid, logs: func() string {
+		data, _ := os.ReadFile(logFile)
+		return out.String() + string(data)
+	}}
+	b.Cleanup(emergencyPID(d.pid))
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			b.Errorf("libvirtd did not stop on SIGTERM")
+		}
+	})
+	if err := daemontest.WaitSocket(sock, 30*time.Second, done); err != nil {
+		b.Fatalf("libvirtd: %v\n%s", err, d.logs())
+	}
+	settle(b, d)
+	return d
+}
+
+func startVirtlxcd(b *testing.B) *daemon {
+	b.Helper()
+	v := daemontest.Start(b, daemontest.Options{})
+	d := &daemon{name: "virtlxcd", sock: v.RW, pid: v.Cmd.Process.Pid, logs: v.Output}
+	b.Cleanup(emergencyPID(d.pid))
+	b.Cleanup(emergencyDir(v.Prefix))
+	settle(b, d)
+	return d
+}
+
+// settle waits until the daemon answers a full connection (drivers
+// initialised) and lets it go idle, so that the first RSS reading is the
+// idle size.
+func settle(b *testing.B, d *daemon) {
+	b.Helper()
+	l := connect(b, d)
+	if _, err := l.ConnectGetVersion(); err != nil {
+		b.Fatalf("%s: get version: %v", d.name, err)
+	}
+	l.Disconnect()
+	time.Sleep(300 * time.Millisecond)
+	// Whatever a benchmark leaves running is destroyed before the daemon
+	// stops; cleanups run last-in first-out.
+	b.Cleanup(func() { destroyAll(b, d) })
+}
+
+// connect opens lxc:///system on the daemon's socket.
+func connect(b testing.TB, d *daemon) *libvirt.Libvirt {
+	b.Helper()
+	l, err := dial(d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+func dial(d *daemon) (*libvirt.Libvirt, error) {
+	l := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(d.sock), dialers.WithLocalTimeout(5*time.Second)))
+	if err := l.ConnectToURI(lxcURI); err != nil {
+		return nil, fmt.Errorf("%s: connect %s: %w", d.name, d.sock, err)
+	}
+	return l, nil
+}
+
+// destroyAll destroys the daemon's running domains through its API, so
+// that each daemon tears its containers down by its own rules.
+func destroyAll(b testing.TB, d *daemon) {
+	l, err := dial(d)
+	if err != nil {
+		b.Errorf("cleanup: %v", err)
+		return
+	}
+	defer l.Disconnect()
+	doms, _, err := l.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive)
+	if err != nil {
+		b.Errorf("cleanup: %s: list: %v", d.name, err)
+		return
+	}
+	for _, dom := range doms {
+		if err := l.DomainDestroy(dom); err != nil {
+			b.Errorf("cleanup: %s: destroy %s: %v", d.name, dom.Name, err)
+		}
+	}
+}
+
+// rssKiB is VmRSS of a process, 0 when it is gone.
+func rssKiB(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// Both daemons put a domain's processes in /machine/lxc-<pid>-<name>.libvirt-lxc
+// of every hierarchy. The sweep is the safety net behind destroyAll: it
+// kills whatever of this run is still there and removes the cgroups,
+// plus /machine itself when this run created it.
+const cgroupRoot = "/sys/fs/cgroup"
+
+func machineDirs() []string {
+	dirs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", "machine"))
+	if fi, err := os.Stat(filepath.Join(cgroupRoot, "machine")); err == nil && fi.IsDir() {
+		dirs = append(dirs, filepath.Join(cgroupRoot, "machine"))
+	}
+	return dirs
+}
+
+func sweepAtEnd(b *testing.B) {
+	existed := map[string]bool{}
+	for _, d := range machineDirs() {
+		existed[d] = true
+	}
+	b.Cleanup(func() {
+		if n := sweepCgroups(); n > 0 {
+			b.Errorf("cleanup: killed %d processes the daemons left behind", n)
+		}
+		for _, d := range machineDirs() {
+			if !existed[d] {
+				os.Remove(d) // fails, harmlessly, while anything else uses it
+			}
+		}
+	})
+}
+
+// sweepCgroups kills the processes in this run's domain cgroups, removes
+// the cgroups and returns how many processes it had to kill.
+func sweepCgroups() int {
+	killed := 0
+	var leftovers []string
+	for _, m := range machineDirs() {
+		found, _ := filepath.Glob(filepath.Join(m, "*-"+runTag+"-*"))
+		leftovers = append(leftovers, found...)
+	}
+	for _, cg := range leftovers {
+		data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+		for _, f := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(f); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed++
+			}
+		}
+	}
+	for _, cg := range leftovers {
+		for try := 0; try < 50; try++ {
+			if err := removeTree(cg); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return killed
+}
+
+// removeTree removes a cgroup and its children, deepest first (cgroup
+// directories only go away with rmdir).
+func removeTree(dir string) error {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	var last error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
+			last = err
+		}
+	}
+	return last
+}
+
+// On SIGINT/SIGTERM the test binary would die without running cleanups;
+// this undoes what the run started before it exits.
+var emergency struct {
+	sync.Mutex
+	once sync.Once
+	pids map[int]bool
+	dirs map[string]bool
+}
+
+func guardSignals() {
+	emergency.once.Do(func() {
+		emergency.pids = map[int]bool{}
+		emergency.dirs = map[string]bool{}
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			sig := <-ch
+			emergency.Lock()
+			sweepCgroups()
+			for pid := range emergency.pids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			time.Sleep(200 * time.Millisecond)
+			for dir := range emergency.dirs {
+				os.RemoveAll(dir)
+			}
+			fmt.Fprintf(os.Stderr, "bench: %v: stopped the daemons and removed their trees\n", sig)
+			os.Exit(2)
+		}()
+	})
+}
+
+func emergencyPID(pid int) func() {
+	emergency.Lock()
+	defer emergency.Unlock()
+	emergency.pids[pid] = true
+	return func() {
+		emergency.Lock()
+		defer emergency.Unlock()
+		delete(emergency.pids, pid)
+	}
+}
+
+func emergencyDir(dir string) func() {
+	emergency.Lock()
+	defer emergency.Unlock()
+	emergency.dirs[dir] = true
+	return func() {
+		emergency.Lock()
+		defer emergency.Unlock()
+		delete(emergency.dirs, dir)
+	}
+}

@@ -178,12 +178,12 @@ func (s *Server) add(conn net.Conn, readonly bool) {
 		conn.Close()
 		return
 	}
-	if uint(len(s.clients)) >= s.cfg.MaxClients {
+	if limit := s.cfg.MaxClients; uint(len(s.clients)) >= limit {
 		s.mu.Unlock()
 		// libvirt stops accepting at the limit and leaves callers in the
 		// backlog; refusing at once tells the caller why instead of
 		// leaving it hanging.
-		s.log.Warn("too many active clients, dropping connection", "max_clients", s.cfg.MaxClients)
+		s.log.Warn("too many active clients, dropping connection", "max_clients", limit)
 		conn.Close()
 		return
 	}

@@ -1,0 +1,485 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	libvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/virtlxcd/virtlxcd/internal/daemontest"
+)
+
+// domID returns the running domain's id (the controller's PID).
+func domID(t *testing.T, d *daemontest.Daemon, name string) int {
+	t.Helper()
+	out := strings.TrimSpace(d.MustVirsh(t, "domid", name))
+	id, err := strconv.Atoi(out)
+	if err != nil {
+		t.Fatalf("domid %s: %q", name, out)
+	}
+	return id
+}
+
+// consoleRun types cmd on the guest console through go-libvirt's stream
+// and returns the output up to marker.
+func consoleRun(t *testing.T, l *libvirt.Libvirt, name, cmd, marker string) string {
+	t.Helper()
+	dom, err := l.DomainLookupByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, inW := io.Pipe()
+	out := &watchWriter{marker: marker, found: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- l.DomainOpenConsoleBidirectional(dom, nil, in, out, 0) }()
+	// The shell may not have printed its prompt yet; type until it answers.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	inW.Write([]byte(cmd + "\n"))
+loop:
+	for {
+		select {
+		case <-out.found:
+			break loop
+		case err := <-done:
+			t.Fatalf("console stream ended early: %v; output %q", err, out.String())
+		case <-tick.C:
+			if !strings.Contains(out.String(), marker) {
+				inW.Write([]byte(cmd + "\n"))
+			}
+		case <-deadline:
+			t.Fatalf("console: no %q in %q", marker, out.String())
+		}
+	}
+	inW.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("console stream did not finish after the client closed it")
+	}
+	return out.String()
+}
+
+type watchWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	marker string
+	found  chan struct{}
+	once   sync.Once
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker) {
+		w.once.Do(func() { close(w.found) })
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func TestContainerLifecycleWithVirsh(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	xml := daemontest.WriteFile(t, "ct.xml", daemontest.DomainXML("e2e-ct", root, 48, "/bin/sh"))
+
+	if r := daemontest.Run("virsh", "-c", d.URI(), "define", xml); r.Code != 0 || !strings.Contains(r.Stdout, "Domain 'e2e-ct' defined") {
+		t.Fatalf("define: %v", r)
+	}
+	if out := d.MustVirsh(t, "list", "--all"); !regexp.MustCompile(`-\s+e2e-ct\s+shut off`).MatchString(out) {
+		t.Errorf("list --all: %q", out)
+	}
+	// Defining the same name with another UUID is refused as libvirt does.
+	dup := strings.Replace(daemontest.DomainXML("e2e-ct", root, 48, "/bin/sh"), "<name>", "<uuid>0b8fd9b2-1b0b-4d43-8f3c-1d2a9f1f9c11</uuid><name>", 1)
+	r := d.Virsh("define", daemontest.WriteFile(t, "dup.xml", dup))
+	if r.Code == 0 || !strings.Contains(r.Stderr, "operation failed: domain 'e2e-ct' already exists with uuid") {
+		t.Errorf("duplicate define: %v", r)
+	}
+	// Bad XML reports where.
+	r = d.Virsh("define", daemontest.WriteFile(t, "bad.xml", "<domain type='lxc'>\n<name>x</nam"))
+	if r.Code == 0 || !strings.Contains(r.Stderr, "error:") || !strings.Contains(r.Stderr, ":2") {
+		t.Errorf("bad XML: %v", r)
+	}
+	r = d.Virsh("destroy", "e2e-ct")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "Requested operation is not valid: domain is not running") {
+		t.Errorf("destroy of a stopped domain: %v", r)
+	}
+	r = d.Virsh("dominfo", "nosuchdomain")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "failed to get domain 'nosuchdomain'") {
+		t.Errorf("unknown domain: %v", r)
+	}
+
+	d.MustVirsh(t, "start", "e2e-ct")
+	id := domID(t, d, "e2e-ct")
+	if out := d.MustVirsh(t, "list"); !regexp.MustCompile(fmt.Sprintf(`%d\s+e2e-ct\s+running`, id)).MatchString(out) {
+		t.Errorf("list: %q", out)
+	}
+	info := d.MustVirsh(t, "dominfo", "e2e-ct")
+	for _, re := range []string{`State:\s+running`, `Max memory:\s+49152 KiB`, `Used memory:\s+\d+ KiB`, `CPU time:\s+[\d.]+s`, `Persistent:\s+yes`} {
+		if !regexp.MustCompile(re).MatchString(info) {
+			t.Errorf("dominfo lacks %s:\n%s", re, info)
+		}
+	}
+	if s := strings.TrimSpace(d.MustVirsh(t, "domstate", "--reason", "e2e-ct")); s != "running (booted)" {
+		t.Errorf("domstate --reason = %q", s)
+	}
+	uuid := strings.TrimSpace(d.MustVirsh(t, "domuuid", "e2e-ct"))
+	if n := strings.TrimSpace(d.MustVirsh(t, "domname", uuid)); n != "e2e-ct" {
+		t.Errorf("domname %s = %q", uuid, n)
+	}
+	if n := strings.TrimSpace(d.MustVirsh(t, "domname", strconv.Itoa(id))); n != "e2e-ct" {
+		t.Errorf("domname %d = %q", id, n)
+	}
+	live := d.MustVirsh(t, "dumpxml", "e2e-ct")
+	if !strings.Contains(live, fmt.Sprintf("id='%d'", id)) || !strings.Contains(live, "<console type='pty' tty='/dev/pts/") {
+		t.Errorf("live XML:\n%s", live)
+	}
+	inactive := d.MustVirsh(t, "dumpxml", "--inactive", "e2e-ct")
+	if strings.Contains(inactive, "id=") || strings.Contains(inactive, "tty=") {
+		t.Errorf("inactive XML has live parts:\n%s", inactive)
+	}
+
+	// The cgroup carries the memory limit of the XML.
+	limit := readCgroupMemLimit(t, id, "e2e-ct")
+	if limit != 48<<20 {
+		t.Errorf("cgroup memory limit = %d, want %d", limit, 48<<20)
+	}
+
+	// Inside: PID 1 is the init, the hostname is the domain name.
+	l := dialGoLibvirt(t, d.RW)
+	out := consoleRun(t, l, "e2e-ct", `echo "pid=$$ host=$(hostname) end"`, "end\r\n")
+	if !strings.Contains(out, "pid=1 host=e2e-ct end") {
+		t.Errorf("inside the container: %q", out)
+	}
+	// A second attach works too.
+	out = consoleRun(t, l, "e2e-ct", "echo again-$((40+2))", "again-42")
+	if !strings.Contains(out, "again-42") {
+		t.Errorf("second console attach: %q", out)
+	}
+
+	start := time.Now()
+	d.MustVirsh(t, "destroy", "e2e-ct")
+	t.Logf("virsh destroy took %v", time.Since(start))
+	if s := strings.TrimSpace(d.MustVirsh(t, "domstate", "e2e-ct")); s != "shut off" {
+		t.Errorf("after destroy: %q", s)
+	}
+	if _, err := os.Stat(cgroupMemDir(id, "e2e-ct")); !os.IsNotExist(err) {
+		t.Errorf("cgroup left after destroy: %v", err)
+	}
+	d.MustVirsh(t, "undefine", "e2e-ct")
+	if out := d.MustVirsh(t, "list", "--all", "--name"); strings.Contains(out, "e2e-ct") {
+		t.Errorf("still listed after undefine: %q", out)
+	}
+}
+
+func cgroupMemDir(id int, name string) string {
+	return fmt.Sprintf("/sys/fs/cgroup/memory/machine/lxc-%d-%s.libvirt-lxc", id, name)
+}
+
+func readCgroupMemLimit(t *testing.T, id int, name string) int64 {
+	t.Helper()
+	candidates := []string{
+		filepath.Join(cgroupMemDir(id, name), "memory.limit_in_bytes"),
+		fmt.Sprintf("/sys/fs/cgroup/machine/lxc-%d-%s.libvirt-lxc/memory.max", id, name),
+	}
+	for _, p := range candidates {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			v, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			return v
+		}
+	}
+	t.Fatalf("no memory cgroup found for domain %d", id)
+	return 0
+}
+
+func TestShutdownRebootTransientAndAutostart(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	// An init that honours SIGTERM (busybox sh alone ignores it).
+	xml := daemontest.WriteFile(t, "ct.xml", daemontest.DomainXML("e2e-sd", root, 32, "/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"))
+	d.MustVirsh(t, "define", xml)
+	d.MustVirsh(t, "start", "e2e-sd")
+	d.MustVirsh(t, "shutdown", "e2e-sd")
+	waitState(t, d, "e2e-sd", "shut off")
+
+	// reboot: a new init runs, the domain stays up.
+	d.MustVirsh(t, "start", "e2e-sd")
+	d.MustVirsh(t, "reboot", "e2e-sd")
+	time.Sleep(500 * time.Millisecond)
+	waitState(t, d, "e2e-sd", "running")
+	d.MustVirsh(t, "destroy", "e2e-sd")
+
+	// create: a transient domain that vanishes when stopped.
+	txml := daemontest.WriteFile(t, "t.xml", daemontest.DomainXML("e2e-transient", root, 32, "/bin/sh"))
+	if r := daemontest.Run("virsh", "-c", d.URI(), "create", txml); r.Code != 0 || !strings.Contains(r.Stdout, "Domain 'e2e-transient' created") {
+		t.Fatalf("create: %v", r)
+	}
+	if out := d.MustVirsh(t, "dominfo", "e2e-transient"); !strings.Contains(out, "Persistent:     no") {
+		t.Errorf("transient dominfo:\n%s", out)
+	}
+	d.MustVirsh(t, "destroy", "e2e-transient")
+	if r := d.Virsh("dominfo", "e2e-transient"); r.Code == 0 {
+		t.Errorf("transient domain still known after destroy")
+	}
+
+	// autostart: the link exists and the next daemon start on a fresh
+	// boot (no autostart marker) starts the domain.
+	d.MustVirsh(t, "autostart", "e2e-sd")
+	link := filepath.Join(d.Prefix, "etc/libvirt/lxc/autostart/e2e-sd.xml")
+	if _, err := os.Lstat(link); err != nil {
+		t.Fatalf("autostart link: %v", err)
+	}
+	if out := d.MustVirsh(t, "dominfo", "e2e-sd"); !strings.Contains(out, "Autostart:      enable") {
+		t.Errorf("dominfo autostart:\n%s", out)
+	}
+	d.Stop(t)
+	os.Remove(filepath.Join(d.Prefix, "run/libvirt/lxc/autostarted"))
+	d2 := daemontest.Start(t, daemontest.Options{Prefix: d.Prefix})
+	waitState(t, d2, "e2e-sd", "running")
+	d2.MustVirsh(t, "autostart", "--disable", "e2e-sd")
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Errorf("autostart link left after --disable: %v", err)
+	}
+	d2.MustVirsh(t, "destroy", "e2e-sd")
+	d2.MustVirsh(t, "undefine", "e2e-sd")
+}
+
+func waitState(t *testing.T, d *daemontest.Daemon, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got string
+	for time.Now().Before(deadline) {
+		r := d.Virsh("domstate", name)
+		got = strings.TrimSpace(r.Stdout)
+		if got == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("domain %s: state %q, want %q", name, got, want)
+}
+
+func TestLifecycleEvents(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+
+	// virsh event --all --loop as a user would run it.
+	ctx, cancel := context.WithCancel(context.Background())
+	ev := exec.CommandContext(ctx, "virsh", "-c", d.URI(), "event", "--all", "--loop")
+	stdout, _ := ev.StdoutPipe()
+	if err := ev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); ev.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+
+	// go-libvirt as a second listener.
+	l := dialGoLibvirt(t, d.RW)
+	events, err := l.LifecycleEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Give virsh time to register its callbacks.
+	time.Sleep(700 * time.Millisecond)
+
+	xml := daemontest.WriteFile(t, "ct.xml", daemontest.DomainXML("e2e-ev", root, 32, "/bin/sh"))
+	d.MustVirsh(t, "define", xml)
+	d.MustVirsh(t, "start", "e2e-ev")
+	d.MustVirsh(t, "destroy", "e2e-ev")
+	d.MustVirsh(t, "undefine", "e2e-ev")
+
+	want := []string{"Defined Added", "Started Booted", "Stopped Destroyed", "Undefined Removed"}
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case line := <-lines:
+			if strings.Contains(line, "e2e-ev") && strings.Contains(line, "lifecycle") {
+				got = append(got, line)
+			}
+		case <-timeout:
+			t.Fatalf("virsh event: got %q, want %d events", got, len(want))
+		}
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("virsh event %d: %q, want %q", i, got[i], w)
+		}
+	}
+	wantGo := [][2]int32{{0, 0}, {2, 0}, {5, 1}, {1, 0}}
+	for i, w := range wantGo {
+		select {
+		case e := <-events:
+			if e.Dom.Name != "e2e-ev" || e.Event != w[0] || e.Detail != w[1] {
+				t.Errorf("go-libvirt event %d: %+v, want event %d detail %d", i, e, w[0], w[1])
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("go-libvirt: event %d missing", i)
+		}
+	}
+}
+
+func TestGuestSurvivesDaemonCrash(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "a.xml", daemontest.DomainXML("e2e-keep", root, 32, "/bin/sh")))
+	// This one's init exits on its own after a second.
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "b.xml", daemontest.DomainXML("e2e-exit", root, 32, "/bin/sh", "-c", "sleep 1")))
+	d.MustVirsh(t, "start", "e2e-keep")
+	d.MustVirsh(t, "start", "e2e-exit")
+	id := domID(t, d, "e2e-keep")
+
+	d.Kill9()
+	time.Sleep(1500 * time.Millisecond) // e2e-exit's init ends meanwhile
+	d2 := daemontest.Start(t, daemontest.Options{Prefix: d.Prefix})
+
+	if got := domID(t, d2, "e2e-keep"); got != id {
+		t.Errorf("id after restart = %d, want %d", got, id)
+	}
+	if s := strings.TrimSpace(d2.MustVirsh(t, "domstate", "--reason", "e2e-keep")); s != "running (unknown)" {
+		t.Errorf("reattached state = %q", s)
+	}
+	waitState(t, d2, "e2e-exit", "shut off")
+	// Still manageable: console and destroy.
+	l := dialGoLibvirt(t, d2.RW)
+	if out := consoleRun(t, l, "e2e-keep", "echo alive-$((6*7))", "alive-42"); !strings.Contains(out, "alive-42") {
+		t.Errorf("console after restart: %q", out)
+	}
+	d2.MustVirsh(t, "destroy", "e2e-keep")
+	waitState(t, d2, "e2e-keep", "shut off")
+
+	// A graceful stop also leaves a guest running.
+	d2.MustVirsh(t, "start", "e2e-keep")
+	id = domID(t, d2, "e2e-keep")
+	d2.Stop(t)
+	if err := syscallKill0(id); err != nil {
+		t.Errorf("controller %d gone after daemon stop: %v", id, err)
+	}
+	d3 := daemontest.Start(t, daemontest.Options{Prefix: d.Prefix})
+	waitState(t, d3, "e2e-keep", "running")
+	d3.MustVirsh(t, "destroy", "e2e-keep")
+}
+
+func syscallKill0(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(syscallSignal0)
+}
+
+func TestVirshConsole(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "c.xml", daemontest.DomainXML("e2e-con", root, 32, "/bin/sh")))
+	d.MustVirsh(t, "start", "e2e-con")
+	defer d.Virsh("destroy", "e2e-con")
+
+	// virsh console needs a terminal: give it a pty.
+	cmd := exec.Command("virsh", "-c", d.URI(), "console", "e2e-con")
+	f, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	go io.Copy(&lockedBuf{mu: &mu, b: &buf}, f)
+	read := func() string { mu.Lock(); defer mu.Unlock(); return buf.String() }
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(read(), "console-ok-99") && time.Now().Before(deadline) {
+		f.Write([]byte("echo console-ok-$((98+1))\r"))
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !strings.Contains(read(), "Connected to domain 'e2e-con'") || !strings.Contains(read(), "console-ok-99") {
+		t.Fatalf("virsh console output: %q", read())
+	}
+	// Ctrl-] detaches and virsh exits 0.
+	f.Write([]byte{0x1d})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("virsh console exit: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Errorf("virsh console did not exit on Ctrl-]")
+	}
+	// The guest is unaffected.
+	if s := strings.TrimSpace(d.MustVirsh(t, "domstate", "e2e-con")); s != "running" {
+		t.Errorf("state after detach: %q", s)
+	}
+}
+
+type lockedBuf struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func TestReadOnlyCannotChangeDomains(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "r.xml", daemontest.DomainXML("e2e-ro", root, 32, "/bin/sh")))
+	l := dialGoLibvirt(t, d.RO)
+	dom, err := l.DomainLookupByName("e2e-ro")
+	if err != nil {
+		t.Fatalf("lookup on ro: %v", err)
+	}
+	checks := map[string]error{
+		"virDomainCreate":         l.DomainCreate(dom),
+		"virDomainUndefineFlags":  l.DomainUndefineFlags(dom, 0),
+		"virDomainSetAutostart":   l.DomainSetAutostart(dom, 1),
+		"virDomainSetMemoryFlags": l.DomainSetMemoryFlags(dom, 1024, 0),
+	}
+	for api, err := range checks {
+		le, ok := err.(libvirt.Error)
+		if !ok || le.Code != 29 || !strings.Contains(le.Message, "read only access prevents "+api) {
+			t.Errorf("%s on ro: %v", api, err)
+		}
+	}
+	_, err = l.DomainGetXMLDesc(dom, libvirt.DomainXMLSecure)
+	if err == nil || !strings.Contains(err.Error(), "virDomainGetXMLDesc with secure flag") {
+		t.Errorf("secure XML on ro: %v", err)
+	}
+	// Nothing changed.
+	if s := strings.TrimSpace(d.MustVirsh(t, "domstate", "e2e-ro")); s != "shut off" {
+		t.Errorf("state changed through ro: %q", s)
+	}
+	d.MustVirsh(t, "undefine", "e2e-ro")
+}

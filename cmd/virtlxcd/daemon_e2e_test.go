@@ -614,3 +614,49 @@ func TestMaxClients(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	d.MustVirsh(t, "hostname")
 }
+
+func TestSdNotify(t *testing.T) {
+	daemontest.RequireRoot(t)
+	sockPath := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 10)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatalf("notify socket closed before %q", want)
+				}
+				if strings.Contains(m, want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q notification", want)
+			}
+		}
+	}
+	d := daemontest.Start(t, daemontest.Options{Env: []string{"NOTIFY_SOCKET=" + sockPath}})
+	expect("READY=1")
+	d.Cmd.Process.Signal(syscall.SIGHUP)
+	expect("RELOADING=1")
+	expect("READY=1")
+	d.Stop(t)
+	expect("STOPPING=1")
+}

@@ -168,7 +168,7 @@ func (d *Daemon) start() error {
 	d.admin = rpc.NewServer("admin", rpc.Config{
 		MaxClients: cfg.AdminMaxClients, MaxAnonymousClients: 0,
 		MaxClientRequests: cfg.AdminMaxClientRequests, MinWorkers: cfg.AdminMinWorkers,
-		MaxWorkers: cfg.AdminMaxWorkers,
+		MaxWorkers:        cfg.AdminMaxWorkers,
 		KeepaliveInterval: cfg.AdminKeepaliveInterval, KeepaliveCount: cfg.AdminKeepaliveCount,
 	}, d.logs.Logger("rpc.server"))
 	d.main.OnClientCount(d.touch)
@@ -187,16 +187,36 @@ func (d *Daemon) start() error {
 	d.main.AddProgram(remote.NewQEMUProgram())
 	d.addAdminProgram()
 
+	rwAuth, err := authType(cfg.AuthUnixRW)
+	if err != nil {
+		return fail(exitConfig, "%s: auth_unix_rw: %v", daemonName, err)
+	}
+	roAuth, err := authType(cfg.AuthUnixRO)
+	if err != nil {
+		return fail(exitConfig, "%s: auth_unix_ro: %v", daemonName, err)
+	}
 	for _, l := range d.socks.RW {
-		d.main.Serve(l, false)
+		d.main.ServeWith(l, rpc.ListenOptions{Auth: rwAuth})
 	}
 	for _, l := range d.socks.RO {
-		d.main.Serve(l, true)
+		d.main.ServeWith(l, rpc.ListenOptions{ReadOnly: true, Auth: roAuth})
 	}
 	for _, l := range d.socks.Admin {
 		d.admin.Serve(l, false)
 	}
 	return nil
+}
+
+// authType maps auth_unix_* to the socket's scheme. SASL is refused at
+// start rather than silently served without authentication.
+func authType(v string) (int, error) {
+	switch v {
+	case "", daemonconf.AuthNone:
+		return rpc.AuthNone, nil
+	case daemonconf.AuthPolkit:
+		return rpc.AuthPolkit, nil
+	}
+	return 0, fmt.Errorf("authentication scheme %q is not supported by this daemon (use \"none\" or \"polkit\")", v)
 }
 
 func (d *Daemon) openSockets() error {

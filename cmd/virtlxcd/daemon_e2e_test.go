@@ -660,3 +660,29 @@ func TestSdNotify(t *testing.T) {
 	d.Stop(t)
 	expect("STOPPING=1")
 }
+
+func TestPolkitSocketRefusesNonRoot(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{Config: "auth_unix_rw = \"polkit\"\n"})
+	// polkit widens the rw socket like libvirt does...
+	if m, _ := sockMode(t, d.RW); m != 0o777 {
+		t.Errorf("rw socket mode %o with polkit, want 777", m)
+	}
+	// ...root is trusted...
+	d.MustVirsh(t, "list", "--all")
+	// ...and anybody else is refused, since there is no polkit agent here.
+	cmd := exec.Command("virsh", "-c", d.URI(), "list", "--all")
+	cmd.Env = append(os.Environ(), "HOME=/tmp")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "authentication failed") {
+		t.Errorf("non-root on a polkit socket: %v\n%s", err, out)
+	}
+}
+
+func TestSASLRefusedAtStart(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{Config: "auth_unix_rw = \"sasl\"\n", NoWait: true})
+	code, ok := d.ExitCode(10 * time.Second)
+	if !ok || code != 7 || !strings.Contains(d.Output(), "not supported") {
+		t.Errorf("sasl: exited=%v code=%d\n%s", ok, code, d.Output())
+	}
+}

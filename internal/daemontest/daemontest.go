@@ -115,6 +115,8 @@ func Start(t testing.TB, o Options) *Daemon {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.RemoveAll(prefix) })
+		// Let other users reach the sockets (tests of non-root callers).
+		os.Chmod(prefix, 0o755)
 	}
 	d := &Daemon{Prefix: prefix, SockDir: filepath.Join(prefix, "run", "libvirt")}
 	d.RW = filepath.Join(d.SockDir, "virtlxcd-sock")

@@ -24,10 +24,27 @@ var features = map[int32]bool{
 const featureKeepalive = 10
 
 func (h *handlers) authList(c *rpc.Call) error {
-	// UNIX sockets here use auth "none": one entry, REMOTE_AUTH_NONE.
+	// Authenticated callers (auth "none", or root on a polkit socket) see
+	// only REMOTE_AUTH_NONE; others are told to use polkit.
 	c.Ret.Uint32(1)
-	c.Ret.Int32(0)
+	if c.Client.Authenticated() {
+		c.Ret.Int32(rpc.AuthNone)
+	} else {
+		c.Ret.Int32(int32(c.Client.Auth()))
+	}
 	return nil
+}
+
+// authPolkit answers AUTH_POLKIT. This daemon does not talk to polkit, so
+// only callers already trusted (root) pass; refusing is the safe answer
+// for everybody else.
+func (h *handlers) authPolkit(c *rpc.Call) error {
+	if c.Client.Authenticated() {
+		c.Ret.Int32(1)
+		return nil
+	}
+	return virterror.New(virterror.AuthFailed, virterror.FromRPC,
+		"polkit authentication is not available in virtlxcd: connect as root, or set auth_unix_rw = \"none\" and restrict the socket with unix_sock_rw_perms/unix_sock_group")
 }
 
 func (h *handlers) connectSupportsFeature(c *rpc.Call) error {

@@ -116,7 +116,13 @@ func (h *handlers) state(c *rpc.Client) *conn {
 // feature probe virsh sends first, and the authentication calls.
 var beforeOpen = map[int32]bool{1: true, 2: true, 60: true, 66: true, 67: true, 68: true, 69: true, 70: true}
 
+// Procedures allowed before authentication.
+var beforeAuth = map[int32]bool{66: true, 67: true, 68: true, 69: true, 70: true}
+
 func (h *handlers) before(c *rpc.Call, p *rpc.Procedure) error {
+	if !c.Client.Authenticated() && !beforeAuth[p.Num] {
+		return virterror.New(virterror.RPC, virterror.FromRPC, "authentication required")
+	}
 	if beforeOpen[p.Num] {
 		return nil
 	}

@@ -83,7 +83,7 @@ func procedures(h *handlers) []rpc.Procedure {
 		{Num: 67, Name: "AUTH_SASL_INIT", API: "virAuthSaslInit", Priority: true},
 		{Num: 68, Name: "AUTH_SASL_START", API: "virAuthSaslStart", Priority: true},
 		{Num: 69, Name: "AUTH_SASL_STEP", API: "virAuthSaslStep", Priority: true},
-		{Num: 70, Name: "AUTH_POLKIT", API: "virAuthPolkit", Priority: true},
+		{Num: 70, Name: "AUTH_POLKIT", API: "virAuthPolkit", Priority: true, Handler: h.authPolkit},
 		{Num: 71, Name: "CONNECT_NUM_OF_STORAGE_POOLS", API: "virConnectNumOfStoragePools", Priority: true},
 		{Num: 72, Name: "CONNECT_LIST_STORAGE_POOLS", API: "virConnectListStoragePools", Priority: true},
 		{Num: 73, Name: "CONNECT_NUM_OF_DEFINED_STORAGE_POOLS", API: "virConnectNumOfDefinedStoragePools", Priority: true},

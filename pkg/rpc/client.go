@@ -47,6 +47,10 @@ type Client struct {
 	conn     net.Conn
 	log      *slog.Logger
 	readonly atomic.Bool
+	// auth is the socket's scheme; authenticated is false until the
+	// client has passed it.
+	auth          int
+	authenticated atomic.Bool
 	out      chan []byte
 	done     chan struct{}
 	closing  sync.Once
@@ -110,6 +114,13 @@ func (c *Client) Server() *Server { return c.server }
 
 // ReadOnly reports whether the client may only use read-only calls.
 func (c *Client) ReadOnly() bool { return c.readonly.Load() }
+
+// Auth is the authentication scheme of the client's socket.
+func (c *Client) Auth() int { return c.auth }
+
+// Authenticated reports whether the client may make calls beyond the
+// authentication procedures.
+func (c *Client) Authenticated() bool { return c.authenticated.Load() }
 
 // SetReadOnly makes the connection read-only (CONNECT_OPEN with
 // VIR_CONNECT_RO). A connection on a read-only socket stays read-only.

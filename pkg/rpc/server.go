@@ -142,9 +142,31 @@ func (s *Server) NumClients() int {
 	return len(s.clients)
 }
 
+// Auth types of a listening socket (remote_auth_type).
+const (
+	AuthNone   = 0
+	AuthSASL   = 1
+	AuthPolkit = 2
+)
+
+// ListenOptions describe how clients of one socket are treated.
+type ListenOptions struct {
+	// ReadOnly clients can never make write calls.
+	ReadOnly bool
+	// Auth is the socket's authentication scheme. With AuthPolkit, root
+	// callers are trusted at once (as libvirt does) and everybody else
+	// must authenticate first.
+	Auth int
+}
+
 // Serve accepts connections on l until the server is shut down. Clients
 // accepted on a read-only listener can never make write calls.
 func (s *Server) Serve(l net.Listener, readonly bool) {
+	s.ServeWith(l, ListenOptions{ReadOnly: readonly})
+}
+
+// ServeWith is Serve with the socket's authentication settings.
+func (s *Server) ServeWith(l net.Listener, o ListenOptions) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -166,12 +188,17 @@ func (s *Server) Serve(l net.Listener, readonly bool) {
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			s.add(conn, readonly)
+			s.addWith(conn, o)
 		}
 	}()
 }
 
 func (s *Server) add(conn net.Conn, readonly bool) {
+	s.addWith(conn, ListenOptions{ReadOnly: readonly})
+}
+
+func (s *Server) addWith(conn net.Conn, o ListenOptions) {
+	readonly := o.ReadOnly
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -189,6 +216,8 @@ func (s *Server) add(conn net.Conn, readonly bool) {
 	}
 	s.nextID++
 	c := newClient(s, conn, s.nextID, readonly, int(s.cfg.MaxClientRequests))
+	c.auth = o.Auth
+	c.authenticated.Store(o.Auth == AuthNone || o.Auth == AuthPolkit && c.Cred.UID == 0)
 	s.clients[c.ID] = c
 	fn := s.onCount
 	s.mu.Unlock()

@@ -51,12 +51,12 @@ type Client struct {
 	// client has passed it.
 	auth          int
 	authenticated atomic.Bool
-	out      chan []byte
-	done     chan struct{}
-	closing  sync.Once
-	inflight chan struct{}
-	lastRx   atomic.Int64
-	kaOn     atomic.Bool
+	out           chan []byte
+	done          chan struct{}
+	closing       sync.Once
+	inflight      chan struct{}
+	lastRx        atomic.Int64
+	kaOn          atomic.Bool
 
 	mu      sync.Mutex
 	values  map[any]any

@@ -13,12 +13,12 @@ import (
 
 // Sizes from virnetprotocol.x as libvirt 9.0 applies them.
 const (
-	LenWordSize  = 4
-	HeaderSize   = 24
-	MaxMessage   = 33554432 // VIR_NET_MESSAGE_MAX, excluding the length word
-	MaxPacket    = MaxMessage + LenWordSize
-	MinPacket    = LenWordSize + HeaderSize
-	StreamChunk  = 262120 // VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX: largest stream payload we send
+	LenWordSize      = 4
+	HeaderSize       = 24
+	MaxMessage       = 33554432 // VIR_NET_MESSAGE_MAX, excluding the length word
+	MaxPacket        = MaxMessage + LenWordSize
+	MinPacket        = LenWordSize + HeaderSize
+	StreamChunk      = 262120 // VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX: largest stream payload we send
 	KeepaliveProgram = 0x6b656570
 	KeepaliveVersion = 1
 	KeepalivePing    = 1

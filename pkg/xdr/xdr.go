@@ -169,12 +169,12 @@ func (d *Decoder) Uint64() uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-func (d *Decoder) Int64() int64     { return int64(d.Uint64()) }
-func (d *Decoder) Double() float64  { return math.Float64frombits(d.Uint64()) }
-func (d *Decoder) Bool() bool       { return d.Uint32() != 0 }
-func (d *Decoder) Present() bool    { return d.Uint32() != 0 }
-func padded(n int) int              { return (n + 3) &^ 3 }
-func (d *Decoder) skipPad(n int)    { d.take(padded(n) - n) }
+func (d *Decoder) Int64() int64    { return int64(d.Uint64()) }
+func (d *Decoder) Double() float64 { return math.Float64frombits(d.Uint64()) }
+func (d *Decoder) Bool() bool      { return d.Uint32() != 0 }
+func (d *Decoder) Present() bool   { return d.Uint32() != 0 }
+func padded(n int) int             { return (n + 3) &^ 3 }
+func (d *Decoder) skipPad(n int)   { d.take(padded(n) - n) }
 func (d *Decoder) length(max int) int {
 	n := d.Uint32()
 	if d.err != nil {

@@ -43,11 +43,16 @@ func (d *Driver) Create(ref domain.Ref, flags uint32) (domain.Ref, error) {
 	}
 	defer m.op.Unlock()
 	d.mu.Lock()
-	if m.active() {
+	if m.active() || m.starting {
+		// starting: a CreateXML of this domain is about to take op.
 		d.mu.Unlock()
 		return ref, virterror.New(virterror.OperationInvalid, virterror.FromDomain, "Domain is already running")
 	}
 	def := m.conf
+	if def == nil {
+		d.mu.Unlock()
+		return ref, noDomain(ref)
+	}
 	m.starting = true
 	d.mu.Unlock()
 	err = d.startLocked(m, def)

@@ -443,8 +443,8 @@ func TestStartFailure(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "internal error: guest failed to start: ") {
 		t.Errorf("error %q", err)
 	}
-	if st, _, _ := d.GetState(ref, 0); st != domain.Shutoff {
-		t.Errorf("state %d after failed start", st)
+	if st, reason, _ := d.GetState(ref, 0); st != domain.Shutoff || reason != domain.ShutoffFailed {
+		t.Errorf("state %d reason %d after failed start", st, reason)
 	}
 	if n := d.ActiveCount(); n != 0 {
 		t.Errorf("active %d", n)

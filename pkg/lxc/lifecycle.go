@@ -58,6 +58,9 @@ func (d *Driver) Create(ref domain.Ref, flags uint32) (domain.Ref, error) {
 	err = d.startLocked(m, def)
 	d.mu.Lock()
 	m.starting = false
+	if err != nil && !m.active() {
+		m.reason = domain.ShutoffFailed
+	}
 	out := m.ref
 	d.mu.Unlock()
 	if err != nil {
@@ -195,6 +198,8 @@ func (d *Driver) stoppedLocked(m *dom, c container, exit exitInfo) {
 	if m.conf == nil && !restart {
 		d.removeLocked(m)
 	}
+	// While it restarts, an undefine must leave it in the maps.
+	m.starting = restart
 	ref := m.ref
 	def := m.conf
 	if def == nil {
@@ -206,24 +211,23 @@ func (d *Driver) stoppedLocked(m *dom, c container, exit exitInfo) {
 	}
 	c.Close()
 	if restart {
-		if err := d.startLocked(m, def); err == nil {
-			d.mu.RLock()
-			ref = m.ref
-			d.mu.RUnlock()
+		err := d.startLocked(m, def)
+		d.mu.Lock()
+		m.starting = false
+		ref = m.ref
+		if err != nil {
+			m.reason = domain.ShutoffFailed
+			if m.conf == nil {
+				d.removeLocked(m)
+			}
+		}
+		d.mu.Unlock()
+		if err == nil {
 			d.bus.emit(domain.Event{ID: domain.EventIDReboot, Dom: ref})
 			return
-		} else {
-			d.log.Warn("cannot restart rebooted domain", "name", ref.Name, "err", err)
 		}
-		d.mu.Lock()
-		if m.conf == nil {
-			d.removeLocked(m)
-		}
-		d.mu.Unlock()
+		d.log.Warn("cannot restart rebooted domain", "name", ref.Name, "err", err)
 		out.detail = domain.DetailStoppedFailed
-		d.mu.Lock()
-		m.reason = domain.ShutoffFailed
-		d.mu.Unlock()
 	}
 	d.bus.lifecycle(ref, domain.EventStopped, out.detail)
 }

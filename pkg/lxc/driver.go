@@ -68,17 +68,23 @@ type dom struct {
 	starting  bool
 	removed   bool // dropped from the maps; a pending operation must not revive it
 	cont      container
-	pending   *libvirtxml.Domain // definition to restart with, set only inside New
+	// pending is the definition a transient domain is being started
+	// with (by CreateXML, or again after a reboot) while it has neither
+	// a persistent nor a live one.
+	pending *libvirtxml.Domain
 }
 
 func (m *dom) active() bool { return m.live != nil }
 
 // cur is the definition callers see: the live one while running.
 func (m *dom) cur() *libvirtxml.Domain {
-	if m.live != nil {
+	switch {
+	case m.live != nil:
 		return m.live
+	case m.conf != nil:
+		return m.conf
 	}
-	return m.conf
+	return m.pending
 }
 
 // New loads the driver's state: it re-attaches to containers that kept

@@ -89,7 +89,7 @@ func (d *Driver) CreateXML(text string, flags uint32) (domain.Ref, error) {
 	}
 	if err == nil {
 		if m == nil {
-			m = &dom{ref: domain.Ref{Name: def.Name, UUID: uuid, ID: -1}, state: domain.Shutoff, reason: domain.ShutoffUnknown}
+			m = &dom{ref: domain.Ref{Name: def.Name, UUID: uuid, ID: -1}, state: domain.Shutoff, reason: domain.ShutoffUnknown, pending: def}
 			d.insertLocked(m)
 		}
 		m.starting = true
@@ -141,6 +141,7 @@ func (d *Driver) startLocked(m *dom, def *libvirtxml.Domain) error {
 	domxml.SetLive(live, domxml.Live{ID: c.ControllerPID(), ConsolePaths: c.ConsolePaths(), HostInterfaces: c.HostInterfaces()})
 	d.mu.Lock()
 	m.live = live
+	m.pending = nil
 	m.cont = c
 	m.ref.ID = int32(c.ControllerPID())
 	d.byID[m.ref.ID] = m
@@ -204,6 +205,9 @@ func (d *Driver) stoppedLocked(m *dom, c container, exit exitInfo) {
 	def := m.conf
 	if def == nil {
 		def = old
+		if restart {
+			m.pending = old
+		}
 	}
 	d.mu.Unlock()
 	if err := d.store.RemoveStatus(ref.Name); err != nil {

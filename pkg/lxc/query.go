@@ -107,7 +107,13 @@ func (d *Driver) ListDomainIDs(max int) ([]int32, error) {
 func (d *Driver) NumOfDefinedDomains() (int, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return len(d.byUUID) - d.active, nil
+	n := 0
+	for _, m := range d.byUUID {
+		if !m.active() && m.conf != nil {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ListDefinedDomains returns up to max names of inactive domains.
@@ -119,7 +125,7 @@ func (d *Driver) ListDefinedDomains(max int) ([]string, error) {
 		if len(out) >= max {
 			break
 		}
-		if !m.active() {
+		if !m.active() && m.conf != nil {
 			out = append(out, m.ref.Name)
 		}
 	}

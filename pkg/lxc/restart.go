@@ -94,10 +94,11 @@ func (d *Driver) rebootAfterRestart(m *dom) {
 	if def == nil {
 		def = m.pending
 	}
-	m.pending = nil
+	m.starting = true
 	d.mu.Unlock()
 	err := d.startLocked(m, def)
 	d.mu.Lock()
+	m.starting = false
 	ref := m.ref
 	if err != nil && m.conf == nil {
 		d.removeLocked(m)

@@ -605,3 +605,49 @@ func TestRebootWhileDown(t *testing.T) {
 		}
 	}
 }
+
+// TestQueriesDuringTransientStart queries a transient domain from another
+// goroutine while it is being created and destroyed, the window in which it
+// has neither a persistent nor a live definition.
+func TestQueriesDuringTransientStart(t *testing.T) {
+	needContainers(t)
+	d := containerDriver(t, testPaths(t))
+	name := uniq(t, "qs")
+	xml := rootXML(name, makeRootfs(t), initScript)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ref, err := d.LookupByName(name)
+			if err != nil {
+				continue
+			}
+			d.GetInfo(ref)
+			d.GetXMLDesc(ref, 0)
+			d.GetXMLDesc(ref, domain.XMLInactive)
+			d.GetOSType(ref)
+			d.GetMaxMemory(ref)
+			d.MemoryParameters(ref, 0)
+			d.SchedulerParameters(ref, 0)
+			d.Create(ref, 0)
+			d.NumOfDefinedDomains()
+		}
+	}()
+	for i := 0; i < 5; i++ {
+		ref, err := d.CreateXML(xml, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Destroy(ref, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+}

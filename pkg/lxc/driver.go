@@ -91,6 +91,13 @@ func (m *dom) cur() *libvirtxml.Domain {
 // running while the daemon was away, records those that stopped meanwhile,
 // loads the persistent definitions and runs autostart once per host boot.
 func New(cfg Config) (*Driver, error) {
+	if cfg.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("lxc driver: controller binary: %w", err)
+		}
+		cfg.Exe = exe
+	}
 	rt, err := newControllerRuntime(cfg)
 	if err != nil {
 		return nil, err

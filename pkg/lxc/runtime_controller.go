@@ -2,8 +2,6 @@ package lxc
 
 import (
 	"errors"
-	"fmt"
-	"os"
 
 	"github.com/virtlxcd/virtlxcd/pkg/controller"
 )
@@ -17,14 +15,7 @@ type controllerRuntime struct {
 }
 
 func newControllerRuntime(cfg Config) (runtime, error) {
-	exe := cfg.Exe
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("lxc driver: controller binary: %w", err)
-		}
-	}
-	return &controllerRuntime{exe: exe, dirs: controller.Dirs{StateDir: cfg.Paths.LXCStateDir, LogDir: cfg.Paths.LXCLogDir}}, nil
+	return &controllerRuntime{exe: cfg.Exe, dirs: controller.Dirs{StateDir: cfg.Paths.LXCStateDir, LogDir: cfg.Paths.LXCLogDir}}, nil
 }
 
 func (r *controllerRuntime) Start(spec *controller.Spec) (container, error) {

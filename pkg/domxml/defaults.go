@@ -164,6 +164,10 @@ func normalizeOS(d *libvirtxml.Domain) error {
 	if d.OS.Type.Arch == "" {
 		d.OS.Type.Arch = arch
 	}
+	if a := d.OS.Type.Arch; a != arch && (arch != "x86_64" || a != "i686") {
+		return virterror.New(virterror.InvalidArg, virterror.Domain(44),
+			"could not find capabilities for arch=%s domaintype=lxc", a)
+	}
 	if d.OS.Init == "" {
 		d.OS.Init = DefaultInit
 	}

@@ -125,6 +125,7 @@ func TestNormalizeErrors(t *testing.T) {
 	}{
 		{"kvm", "type='lxc'", "type='kvm'", virterror.InvalidArg, "domaintype=kvm"},
 		{"hvm", "<type>exe</type>", "<type>hvm</type>", virterror.InvalidArg, "ostype=hvm"},
+		{"arch", "<type>exe</type>", "<type arch='s390x'>exe</type>", virterror.InvalidArg, "arch=s390x"},
 		{"slash", "<name>ct</name>", "<name>a/b</name>", virterror.XMLDetail, "name a/b cannot contain '/'"},
 		{"noname", "<name>ct</name>", "", virterror.Code(15), "missing name information"},
 		{"nomem", "<memory>65536</memory>", "", virterror.XMLError, "Memory size must be specified"},

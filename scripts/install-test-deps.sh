@@ -4,7 +4,7 @@
 # systemd for socket activation and the sandboxed systemd tests).
 set -eu
 pkgs="libvirt-clients busybox-static rpm lintian python3-docutils mandoc groff
-debootstrap shellcheck systemd dbus iproute2 cpio rpmlint logrotate"
+debootstrap shellcheck systemd dbus iproute2 cpio rpmlint logrotate patch"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

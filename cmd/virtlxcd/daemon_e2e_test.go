@@ -227,9 +227,9 @@ func TestSocketActivation(t *testing.T) {
 	rw, ro, adm := filepath.Join(dir, "rw"), filepath.Join(dir, "ro"), filepath.Join(dir, "adm")
 	start := func(names string, args ...string) (*exec.Cmd, *strings.Builder) {
 		var out strings.Builder
-		all := []string{"-l", rw, "-l", ro, "-l", adm, "--fdname=" + names, bin}
+		// systemd-socket-activate passes on only the variables named by -E.
+		all := []string{"-l", rw, "-l", ro, "-l", adm, "--fdname=" + names, "-E", "VIRTLXCD_PREFIX=" + dir, bin}
 		cmd := exec.Command("systemd-socket-activate", append(all, args...)...)
-		cmd.Env = append(os.Environ(), "VIRTLXCD_PREFIX="+dir)
 		cmd.Stderr, cmd.Stdout = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

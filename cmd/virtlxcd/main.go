@@ -57,10 +57,10 @@ func newApp(opts *options) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "display version information then exit"}
 	cli.HelpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "display command line help usage then exit"}
 	return &cli.App{
-		Name:      daemonName,
-		Usage:     "libvirt LXC management daemon",
-		UsageText: daemonName + " [OPTION]...",
-		Version:   version.Version,
+		Name:            daemonName,
+		Usage:           "libvirt LXC management daemon",
+		UsageText:       daemonName + " [OPTION]...",
+		Version:         version.Version,
 		HideHelpCommand: true,
 		Description: "Serves libvirt's RPC protocol for LXC containers on UNIX sockets " +
 			"(created by the daemon, or passed by systemd socket activation).",

@@ -1,9 +1,7 @@
 package admin
 
 import (
-	"fmt"
-
-	"github.com/virtlxcd/virtlxcd/pkg/virterror"
+	"github.com/virtlxcd/virtlxcd/pkg/typedparam"
 	"github.com/virtlxcd/virtlxcd/pkg/xdr"
 )
 
@@ -14,170 +12,34 @@ const (
 	threadpoolParamsMax  = 32
 	clientInfoParamsMax  = 64
 	clientLimitsParamMax = 32
-	// typedParamFieldLen is VIR_TYPED_PARAM_FIELD_LENGTH including the NUL
-	// that the C struct needs, so names may be at most 79 bytes.
-	typedParamFieldLen = 80
 )
 
-// ParamType is virTypedParameterType.
-type ParamType int32
+// Typed parameters are shared with the remote program.
+type (
+	Param     = typedparam.Param
+	ParamType = typedparam.ParamType
+)
 
 const (
-	ParamInt     ParamType = 1
-	ParamUint    ParamType = 2
-	ParamLLong   ParamType = 3
-	ParamULLong  ParamType = 4
-	ParamDouble  ParamType = 5
-	ParamBoolean ParamType = 6
-	ParamString  ParamType = 7
+	ParamInt     = typedparam.ParamInt
+	ParamUint    = typedparam.ParamUint
+	ParamLLong   = typedparam.ParamLLong
+	ParamULLong  = typedparam.ParamULLong
+	ParamDouble  = typedparam.ParamDouble
+	ParamBoolean = typedparam.ParamBoolean
+	ParamString  = typedparam.ParamString
 )
 
-// paramTypeNames are libvirt's names for the types, as its "invalid type"
-// errors spell them.
-var paramTypeNames = map[ParamType]string{
-	ParamInt: "int", ParamUint: "uint", ParamLLong: "llong", ParamULLong: "ullong",
-	ParamDouble: "double", ParamBoolean: "boolean", ParamString: "string",
-}
-
-func (t ParamType) String() string {
-	if n, ok := paramTypeNames[t]; ok {
-		return n
-	}
-	return "unknown"
-}
-
-// Param is one admin_typed_param. Only the member its Type selects is
-// meaningful: Int for INT and BOOLEAN, Uint for UINT, LLong, ULLong,
-// Double, Str.
-type Param struct {
-	Field  string
-	Type   ParamType
-	Int    int32
-	Uint   uint32
-	LLong  int64
-	ULLong uint64
-	Double float64
-	Str    string
-}
-
-// UintParam, IntParam, BoolParam and StringParam build the parameter kinds
-// the daemon reports.
-func UintParam(field string, v uint) Param {
-	return Param{Field: field, Type: ParamUint, Uint: uint32(v)}
-}
-func IntParam(field string, v int64) Param { return Param{Field: field, Type: ParamInt, Int: int32(v)} }
-func StringParam(field, v string) Param    { return Param{Field: field, Type: ParamString, Str: v} }
-func BoolParam(field string, v bool) Param {
-	p := Param{Field: field, Type: ParamBoolean}
-	if v {
-		p.Int = 1
-	}
-	return p
-}
-
-// EncodeParams writes an admin_typed_param array.
-func EncodeParams(e *xdr.Encoder, params []Param) {
-	e.Uint32(uint32(len(params)))
-	for _, p := range params {
-		e.String(p.Field)
-		e.Int32(int32(p.Type))
-		switch p.Type {
-		case ParamInt, ParamBoolean:
-			e.Int32(p.Int)
-		case ParamUint:
-			e.Uint32(p.Uint)
-		case ParamLLong:
-			e.Int64(p.LLong)
-		case ParamULLong:
-			e.Uint64(p.ULLong)
-		case ParamDouble:
-			e.Double(p.Double)
-		case ParamString:
-			e.String(p.Str)
-		}
-	}
-}
-
-// DecodeParams reads an admin_typed_param array of at most limit entries.
-// Errors are the ones libvirt's deserialiser reports; XDR-level damage is
-// left in d for the caller's Decoded check.
-func DecodeParams(d *xdr.Decoder, limit int) ([]Param, error) {
-	// Like rpcgen's bounded arrays, an over-long array is a decoding
-	// failure of the whole message.
-	n := d.ArrayLen(limit)
-	if d.Err() != nil {
-		return nil, nil
-	}
-	params := make([]Param, 0, n)
-	for i := 0; i < n; i++ {
-		var p Param
-		p.Field = d.String()
-		p.Type = ParamType(d.Int32())
-		switch p.Type {
-		case ParamInt, ParamBoolean:
-			p.Int = d.Int32()
-		case ParamUint:
-			p.Uint = d.Uint32()
-		case ParamLLong:
-			p.LLong = d.Int64()
-		case ParamULLong:
-			p.ULLong = d.Uint64()
-		case ParamDouble:
-			p.Double = d.Double()
-		case ParamString:
-			p.Str = d.String()
-		default:
-			if d.Err() != nil {
-				return nil, nil
-			}
-			// The union has no arm for other types, so the rest of the
-			// payload cannot be interpreted.
-			d.Fail(fmt.Errorf("xdr: typed parameter type %d", p.Type))
-			return nil, nil
-		}
-		if d.Err() != nil {
-			return nil, nil
-		}
-		if len(p.Field) >= typedParamFieldLen {
-			return nil, virterror.New(virterror.InternalError, virterror.FromNone,
-				"parameter %s too big for destination", p.Field)
-		}
-		params = append(params, p)
-	}
-	return params, nil
-}
-
-// validateParams enforces libvirt's rule for setters: every parameter is
-// one of the allowed names with the allowed type, each at most once.
-func validateParams(params []Param, allowed map[string]ParamType) error {
-	seen := make(map[string]bool, len(params))
-	for _, p := range params {
-		want, ok := allowed[p.Field]
-		if !ok {
-			return virterror.New(virterror.ArgumentUnsupported, virterror.FromNone, "parameter '%s' not supported", p.Field)
-		}
-		if seen[p.Field] {
-			return virterror.New(virterror.InvalidArg, virterror.FromNone, "parameter '%s' occurs multiple times", p.Field)
-		}
-		seen[p.Field] = true
-		if p.Type != want {
-			return virterror.New(virterror.InvalidArg, virterror.FromNone,
-				"invalid type '%s' for parameter '%s', expected '%s'", p.Type, p.Field, want)
-		}
-	}
-	return nil
-}
-
-// uintParam returns the named UINT parameter's value as libvirt's setters
-// pass it on: -1 when absent.
-func uintParam(params []Param, field string) int64 {
-	for _, p := range params {
-		if p.Field == field {
-			return int64(p.Uint)
-		}
-	}
-	return -1
-}
+var (
+	UintParam      = typedparam.UintParam
+	IntParam       = typedparam.IntParam
+	StringParam    = typedparam.StringParam
+	BoolParam      = typedparam.BoolParam
+	EncodeParams   = typedparam.EncodeParams
+	DecodeParams   = typedparam.DecodeParams
+	validateParams = typedparam.Validate
+	uintParam      = typedparam.UintValue
+)
 
 // ClientRef is admin_nonnull_client.
 type ClientRef struct {

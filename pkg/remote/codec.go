@@ -12,17 +12,6 @@ const (
 	typedParamFieldLen = 80
 )
 
-// Typed parameter types (virTypedParameterType).
-const (
-	paramInt     = 1
-	paramUint    = 2
-	paramLLong   = 3
-	paramULLong  = 4
-	paramDouble  = 5
-	paramBoolean = 6
-	paramString  = 7
-)
-
 // UnlimitedKiB is VIR_DOMAIN_MEMORY_PARAM_UNLIMITED.
 const UnlimitedKiB = 1<<53 - 1
 
@@ -38,34 +27,6 @@ func encodeDomain(e *xdr.Encoder, r domain.Ref) {
 	e.String(r.Name)
 	e.FixedOpaque(r.UUID[:])
 	e.Int32(r.ID)
-}
-
-type typedParam struct {
-	field string
-	typ   int32
-	u64   uint64
-	i64   int64
-	str   string
-}
-
-func encodeParams(e *xdr.Encoder, params []typedParam) {
-	e.Uint32(uint32(len(params)))
-	for _, p := range params {
-		e.String(p.field)
-		e.Int32(p.typ)
-		switch p.typ {
-		case paramInt, paramBoolean:
-			e.Int32(int32(p.i64))
-		case paramUint:
-			e.Uint32(uint32(p.u64))
-		case paramLLong:
-			e.Int64(p.i64)
-		case paramULLong:
-			e.Uint64(p.u64)
-		case paramString:
-			e.String(p.str)
-		}
-	}
 }
 
 // encodeEvent builds the MESSAGE for a callback-style event; 0 means the

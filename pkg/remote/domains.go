@@ -7,6 +7,7 @@ import (
 
 	"github.com/virtlxcd/virtlxcd/pkg/domain"
 	"github.com/virtlxcd/virtlxcd/pkg/rpc"
+	"github.com/virtlxcd/virtlxcd/pkg/typedparam"
 	"github.com/virtlxcd/virtlxcd/pkg/virterror"
 )
 
@@ -416,12 +417,12 @@ func (h *handlers) schedulerParams(c *rpc.Call, d domain.Ref, n int32, flags uin
 	if err != nil {
 		return err
 	}
-	params := []typedParam{
-		{field: "cpu_shares", typ: paramULLong, u64: shares},
-		{field: "vcpu_period", typ: paramULLong, u64: period},
-		{field: "vcpu_quota", typ: paramLLong, i64: quota},
+	params := []typedparam.Param{
+		typedparam.ULLongParam("cpu_shares", shares),
+		typedparam.ULLongParam("vcpu_period", period),
+		typedparam.LLongParam("vcpu_quota", quota),
 	}
-	encodeParams(c.Ret, params[:min(int(n), len(params))])
+	typedparam.EncodeParams(c.Ret, params[:min(int(n), len(params))])
 	return nil
 }
 
@@ -465,12 +466,12 @@ func (h *handlers) domainGetMemoryParameters(c *rpc.Call) error {
 		c.Ret.Int32(3)
 		return nil
 	}
-	params := []typedParam{
-		{field: "hard_limit", typ: paramULLong, u64: hard},
-		{field: "soft_limit", typ: paramULLong, u64: soft},
-		{field: "swap_hard_limit", typ: paramULLong, u64: swap},
+	params := []typedparam.Param{
+		typedparam.ULLongParam("hard_limit", hard),
+		typedparam.ULLongParam("soft_limit", soft),
+		typedparam.ULLongParam("swap_hard_limit", swap),
 	}
-	encodeParams(c.Ret, params[:min(int(n), len(params))])
+	typedparam.EncodeParams(c.Ret, params[:min(int(n), len(params))])
 	c.Ret.Int32(0)
 	return nil
 }

@@ -365,15 +365,22 @@ func (c *Client) StartKeepalive() {
 	go func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
+		// As in libvirt, any packet from the client (a PONG included)
+		// restores its full allowance of unanswered PINGs.
 		misses := uint(0)
+		var seen int64
 		for {
 			select {
 			case <-c.done:
 				return
 			case <-t.C:
 			}
-			if time.Since(time.Unix(0, c.lastRx.Load())) < interval {
+			rx := c.lastRx.Load()
+			if rx != seen {
+				seen = rx
 				misses = 0
+			}
+			if time.Since(time.Unix(0, rx)) < interval {
 				continue
 			}
 			if misses >= count {

@@ -483,3 +483,53 @@ func TestReadOnlyCannotChangeDomains(t *testing.T) {
 	}
 	d.MustVirsh(t, "undefine", "e2e-ro")
 }
+
+func TestBridgeAndEthernetInterfaces(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	br := fmt.Sprintf("e2ebr%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "link", "add", br, "type", "bridge").CombinedOutput(); err != nil {
+		t.Fatalf("create bridge: %v %s", err, out)
+	}
+	defer exec.Command("ip", "link", "del", br).Run()
+
+	xml := strings.Replace(daemontest.DomainXML("e2e-net", root, 32, "/bin/sh"), "<console type='pty'/>", fmt.Sprintf(`
+    <interface type='bridge'>
+      <mac address='52:54:00:aa:bb:01'/>
+      <source bridge='%s'/>
+      <ip address='192.0.2.10' prefix='24'/>
+    </interface>
+    <interface type='ethernet'>
+      <mac address='52:54:00:aa:bb:02'/>
+      <guest dev='data0'/>
+      <link state='down'/>
+    </interface>
+    <console type='pty'/>`, br), 1)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "n.xml", xml))
+	d.MustVirsh(t, "start", "e2e-net")
+	defer d.Virsh("destroy", "e2e-net")
+
+	list := d.MustVirsh(t, "domiflist", "e2e-net")
+	m := regexp.MustCompile(`(vnet\d+)\s+bridge\s+` + br + `\s+-\s+52:54:00:aa:bb:01`).FindStringSubmatch(list)
+	if m == nil || !regexp.MustCompile(`vnet\d+\s+ethernet\s+-\s+-\s+52:54:00:aa:bb:02`).MatchString(list) {
+		t.Fatalf("domiflist:\n%s", list)
+	}
+	host := m[1]
+	if out, _ := exec.Command("ip", "-o", "link", "show", host).Output(); !strings.Contains(string(out), "master "+br) {
+		t.Errorf("%s not on %s: %s", host, br, out)
+	}
+	if s := strings.TrimSpace(d.MustVirsh(t, "domif-getlink", "e2e-net", "52:54:00:aa:bb:02")); !strings.Contains(s, "down") {
+		t.Errorf("domif-getlink of the down interface: %q", s)
+	}
+	l := dialGoLibvirt(t, d.RW)
+	out := consoleRun(t, l, "e2e-net", "ip -o link; ip -o addr; echo net-$((1+1))-done", "net-2-done")
+	for _, want := range []string{"eth0", "52:54:00:aa:bb:01", "192.0.2.10/24", "data0", "52:54:00:aa:bb:02"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inside the guest: no %q in\n%s", want, out)
+		}
+	}
+	d.MustVirsh(t, "destroy", "e2e-net")
+	if err := exec.Command("ip", "link", "show", host).Run(); err == nil {
+		t.Errorf("veth %s left after destroy", host)
+	}
+}

@@ -46,8 +46,12 @@ func wantErr(t *testing.T, err error, code virterror.Code, dom virterror.Domain,
 
 func TestParseErrors(t *testing.T) {
 	_, err := Parse("<domain type='lxc'>\n  <name>x</name>\n  <memory>")
-	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):3: ")
-	if !strings.Contains(err.Error(), "\n  <memory>\n^") {
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):3: Premature end of data in tag memory line 3\n(null)\n^")
+	_, err = Parse("<domain type='lxc'>\n  <name>x</nam>\n</domain>")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):2: Opening and ending tag mismatch: name line 2 and nam\n  <name>x</nam>\n^")
+	_, err = Parse("<domain type='lxc'>\n  <name x=>x</name>\n</domain>")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):2: ")
+	if !strings.Contains(err.Error(), "\n  <name x=>x</name>\n^") {
 		t.Errorf("no source line in %q", err)
 	}
 	_, err = Parse("   ")

@@ -46,28 +46,64 @@ func Parse(text string) (*libvirtxml.Domain, error) {
 	return d, nil
 }
 
-// checkRoot reports a document whose first element is not <domain> the
-// way libvirt does, instead of encoding/xml's wording.
+// checkRoot walks the document once before it is decoded, to report a
+// wrong root element and syntax errors the way libxml2 words them for
+// libvirt (with the line of the element left open or mismatched), instead
+// of encoding/xml's wording.
 func checkRoot(text string) error {
+	type open struct {
+		name string
+		line int
+	}
 	dec := xml.NewDecoder(strings.NewReader(text))
+	var stack []open
 	for {
+		line, _ := dec.InputPos()
 		tok, err := dec.Token()
-		if err != nil {
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				return syntaxError(text, se.Line, se.Msg)
-			}
-			line, _ := dec.InputPos()
-			return syntaxError(text, line, "Premature end of data")
-		}
-		if se, ok := tok.(xml.StartElement); ok {
-			if se.Name.Local != "domain" {
-				return virterror.New(virterror.XMLError, virterror.FromDomain,
-					"unexpected root element <%s>, expecting <domain>", se.Name.Local)
-			}
+		if err == io.EOF && len(stack) == 0 {
 			return nil
 		}
+		if err != nil {
+			var se *xml.SyntaxError
+			if !errors.As(err, &se) && err != io.EOF {
+				return syntaxError(text, line, err.Error())
+			}
+			end, _ := dec.InputPos()
+			switch {
+			case (err == io.EOF || se.Msg == "unexpected EOF") && len(stack) > 0:
+				top := stack[len(stack)-1]
+				return virterror.Raw(virterror.XMLDetail, virterror.FromDomain, fmt.Sprintf(
+					"%s:%d: Premature end of data in tag %s line %d\n(null)\n^", docName, end, top.name, top.line))
+			case strings.HasPrefix(se.Msg, "element <") && strings.Contains(se.Msg, "> closed by </") && len(stack) > 0:
+				closing := strings.TrimSuffix(se.Msg[strings.Index(se.Msg, "</")+2:], ">")
+				top := stack[len(stack)-1]
+				return syntaxError(text, se.Line, fmt.Sprintf("Opening and ending tag mismatch: %s line %d and %s", top.name, top.line, closing))
+			}
+			return syntaxError(text, se.Line, se.Msg)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if len(stack) == 0 && t.Name.Local != "domain" {
+				return virterror.New(virterror.XMLError, virterror.FromDomain,
+					"unexpected root element <%s>, expecting <domain>", t.Name.Local)
+			}
+			startLine, _ := dec.InputPos()
+			stack = append(stack, open{name: qualified(t.Name), line: startLine})
+		case xml.EndElement:
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
 	}
+}
+
+// qualified spells an element name as it appeared, prefix included
+// (encoding/xml reports the prefix in Space when no namespace is bound).
+func qualified(n xml.Name) string {
+	if n.Space == "" || strings.Contains(n.Space, "/") || strings.Contains(n.Space, ":") {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
 }
 
 // syntaxError shapes a parser error like libxml2's report that libvirt

@@ -98,11 +98,7 @@ func New(cfg Config) (*Driver, error) {
 		}
 		cfg.Exe = exe
 	}
-	rt, err := newControllerRuntime(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return newDriver(cfg, rt)
+	return newDriver(cfg, newControllerRuntime(cfg))
 }
 
 func newDriver(cfg Config, rt runtime) (*Driver, error) {

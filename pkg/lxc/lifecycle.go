@@ -119,9 +119,6 @@ func (d *Driver) CreateXML(text string, flags uint32) (domain.Ref, error) {
 
 // startLocked runs def for m. m.op must be held.
 func (d *Driver) startLocked(m *dom, def *libvirtxml.Domain) error {
-	if d.rt == nil {
-		return virterror.New(virterror.InternalError, virterror.FromLXC, "guest failed to start: no container runtime")
-	}
 	live, err := domxml.Clone(def)
 	if err != nil {
 		return virterror.From(err, virterror.FromLXC)

@@ -11,9 +11,6 @@ import (
 // meanwhile are recorded as shut off with a STOPPED event. It returns the
 // domains that rebooted while nobody watched and must be started again.
 func (d *Driver) reattach() []*dom {
-	if d.rt == nil {
-		return nil
-	}
 	statuses, errs := d.store.LoadStatuses()
 	for _, err := range errs {
 		d.log.Warn("cannot load domain status", "err", err)

@@ -14,8 +14,8 @@ type controllerRuntime struct {
 	dirs controller.Dirs
 }
 
-func newControllerRuntime(cfg Config) (runtime, error) {
-	return &controllerRuntime{exe: cfg.Exe, dirs: controller.Dirs{StateDir: cfg.Paths.LXCStateDir, LogDir: cfg.Paths.LXCLogDir}}, nil
+func newControllerRuntime(cfg Config) runtime {
+	return &controllerRuntime{exe: cfg.Exe, dirs: controller.Dirs{StateDir: cfg.Paths.LXCStateDir, LogDir: cfg.Paths.LXCLogDir}}
 }
 
 func (r *controllerRuntime) Start(spec *controller.Spec) (container, error) {

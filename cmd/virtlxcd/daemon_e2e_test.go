@@ -116,9 +116,9 @@ func TestGoLibvirtClient(t *testing.T) {
 		t.Errorf("uri = %q %v", uri, err)
 	}
 	// A known procedure without an implementation answers "not supported".
-	_, err = l.DomainHasManagedSaveImage(libvirt.Domain{Name: "x", ID: -1}, 0)
-	if err == nil || !strings.Contains(err.Error(), "not supported") {
-		t.Errorf("has managed save: %v", err)
+	_, err = l.DomainSnapshotNum(libvirt.Domain{Name: "x", ID: -1}, 0)
+	if le, ok := err.(libvirt.Error); !ok || le.Code != 3 || !strings.Contains(le.Message, "not supported by the connection driver: virDomainSnapshotNum") {
+		t.Errorf("snapshot num: %v", err)
 	}
 }
 

@@ -196,7 +196,7 @@ func procedures(h *handlers) []rpc.Procedure {
 		{Num: 180, Name: "NWFILTER_DEFINE_XML", API: "virNWFilterDefineXML", Write: true, Priority: true},
 		{Num: 181, Name: "NWFILTER_UNDEFINE", API: "virNWFilterUndefine", Write: true, Priority: true},
 		{Num: 182, Name: "DOMAIN_MANAGED_SAVE", API: "virDomainManagedSave", Write: true},
-		{Num: 183, Name: "DOMAIN_HAS_MANAGED_SAVE_IMAGE", API: "virDomainHasManagedSaveImage"},
+		{Num: 183, Name: "DOMAIN_HAS_MANAGED_SAVE_IMAGE", API: "virDomainHasManagedSaveImage", Handler: h.domainHasManagedSaveImage},
 		{Num: 184, Name: "DOMAIN_MANAGED_SAVE_REMOVE", API: "virDomainManagedSaveRemove", Write: true},
 		{Num: 185, Name: "DOMAIN_SNAPSHOT_CREATE_XML", API: "virDomainSnapshotCreateXML", Write: true, Domain: virterror.FromDomainSnapshot},
 		{Num: 186, Name: "DOMAIN_SNAPSHOT_GET_XML_DESC", API: "virDomainSnapshotGetXMLDesc", Priority: true, Domain: virterror.FromDomainSnapshot},

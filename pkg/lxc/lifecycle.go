@@ -227,8 +227,8 @@ func (d *Driver) stoppedLocked(m *dom, c container, exit exitInfo) {
 			d.bus.emit(domain.Event{ID: domain.EventIDReboot, Dom: ref})
 			return
 		}
+		// libvirt reports the stop that preceded the failed restart.
 		d.log.Warn("cannot restart rebooted domain", "name", ref.Name, "err", err)
-		out.detail = domain.DetailStoppedFailed
 	}
 	d.bus.lifecycle(ref, domain.EventStopped, out.detail)
 }

@@ -103,7 +103,7 @@ func (d *Driver) rebootAfterRestart(m *dom) {
 	d.mu.Unlock()
 	if err != nil {
 		d.log.Warn("cannot restart rebooted domain", "name", ref.Name, "err", err)
-		d.bus.lifecycle(ref, domain.EventStopped, domain.DetailStoppedFailed)
+		d.bus.lifecycle(ref, domain.EventStopped, domain.DetailStoppedShutdown)
 		return
 	}
 	d.bus.emit(domain.Event{ID: domain.EventIDReboot, Dom: ref})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,7 +52,7 @@ type Client struct {
 	// client has passed it.
 	auth          int
 	authenticated atomic.Bool
-	out           chan []byte
+	out           chan outPacket
 	done          chan struct{}
 	closing       sync.Once
 	inflight      chan struct{}
@@ -64,10 +65,15 @@ type Client struct {
 	streams map[streamKey]*Stream
 }
 
-// closeMarker asks the writer to close the connection once everything
-// queued before it has been written (libvirt's delayed close after
-// CONNECT_CLOSE).
-var closeMarker = []byte{}
+// outPacket is one packet for the writer. files travel with it as
+// SCM_RIGHTS (REPLY_WITH_FDS); closeAfter asks the writer to close the
+// connection once everything queued before it has been written (libvirt's
+// delayed close after CONNECT_CLOSE).
+type outPacket struct {
+	data       []byte
+	files      []*os.File
+	closeAfter bool
+}
 
 func newClient(s *Server, conn net.Conn, id uint64, readonly bool, maxRequests int) *Client {
 	c := &Client{
@@ -76,7 +82,7 @@ func newClient(s *Server, conn net.Conn, id uint64, readonly bool, maxRequests i
 		Transport: TransportUnix,
 		server:    s,
 		conn:      conn,
-		out:       make(chan []byte, outQueue),
+		out:       make(chan outPacket, outQueue),
 		done:      make(chan struct{}),
 		inflight:  make(chan struct{}, max(1, maxRequests)),
 		values:    map[any]any{},
@@ -180,12 +186,16 @@ func (c *Client) Close() {
 
 // CloseAfterFlush closes the connection once every packet queued so far
 // has been written.
-func (c *Client) CloseAfterFlush() { c.queue(closeMarker, true) }
+func (c *Client) CloseAfterFlush() { c.enqueue(outPacket{closeAfter: true}, true) }
 
 // queue hands a packet to the writer. Replies wait for room (they are
 // bounded by max_client_requests); asynchronous messages never wait: a
 // client whose queue is full is dropped.
 func (c *Client) queue(pkt []byte, wait bool) bool {
+	return c.enqueue(outPacket{data: pkt}, wait)
+}
+
+func (c *Client) enqueue(pkt outPacket, wait bool) bool {
 	if wait {
 		select {
 		case c.out <- pkt:
@@ -215,20 +225,14 @@ func (c *Client) SendMessage(prog, vers uint32, proc int32, payload []byte) bool
 func (c *Client) writer() {
 	w := bufio.NewWriterSize(c.conn, 64*1024)
 	for {
-		var pkt []byte
+		var pkt outPacket
 		select {
 		case pkt = <-c.out:
 		case <-c.done:
 			return
 		}
 		for {
-			if pkt != nil && len(pkt) == 0 {
-				w.Flush()
-				c.Close()
-				return
-			}
-			if _, err := w.Write(pkt); err != nil {
-				c.Close()
+			if !c.write(w, pkt) {
 				return
 			}
 			// Coalesce whatever is already waiting into one write.
@@ -244,6 +248,42 @@ func (c *Client) writer() {
 			return
 		}
 	}
+}
+
+// write puts one packet into w (or straight on the socket when it carries
+// descriptors); false means the connection is finished.
+func (c *Client) write(w *bufio.Writer, pkt outPacket) bool {
+	switch {
+	case pkt.closeAfter:
+		w.Flush()
+		c.Close()
+		return false
+	case len(pkt.files) > 0:
+		defer func() {
+			for _, f := range pkt.files {
+				f.Close()
+			}
+		}()
+		uc, ok := c.conn.(*net.UnixConn)
+		if w.Flush() != nil || !ok {
+			c.Close()
+			return false
+		}
+		fds := make([]int, len(pkt.files))
+		for i, f := range pkt.files {
+			fds[i] = int(f.Fd())
+		}
+		if _, _, err := uc.WriteMsgUnix(pkt.data, unix.UnixRights(fds...), nil); err != nil {
+			c.Close()
+			return false
+		}
+		return true
+	}
+	if _, err := w.Write(pkt.data); err != nil {
+		c.Close()
+		return false
+	}
+	return true
 }
 
 func (c *Client) reader() {
@@ -330,9 +370,27 @@ func (c *Client) serve(prog *Program, call *Call) {
 	} else {
 		h.Type = TypeReply
 		h.Status = StatusOK
-		pkt = Packet(h, call.Ret.Bytes())
+		payload := call.Ret.Bytes()
+		if len(call.replyFiles) > 0 {
+			// REPLY_WITH_FDS: the descriptor count precedes the result.
+			h.Type = TypeReplyWithFDs
+			e := xdr.NewEncoder(make([]byte, 0, 4+len(payload)))
+			e.Uint32(uint32(len(call.replyFiles)))
+			e.Raw(payload)
+			payload = e.Bytes()
+		}
+		pkt = Packet(h, payload)
 	}
-	if !c.queue(pkt, true) {
+	if err != nil {
+		for _, f := range call.replyFiles {
+			f.Close()
+		}
+		call.replyFiles = nil
+	}
+	if !c.enqueue(outPacket{data: pkt, files: call.replyFiles}, true) {
+		for _, f := range call.replyFiles {
+			f.Close()
+		}
 		return
 	}
 	if err == nil {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/virtlxcd/virtlxcd/pkg/virterror"
@@ -86,7 +87,15 @@ type Call struct {
 	// afterReply runs once the reply is queued; streams start pumping
 	// data from it so that no data packet overtakes the reply.
 	afterReply []func()
+	replyFiles []*os.File
 }
+
+// MaxReplyFiles is VIR_NET_MESSAGE_NUM_FDS_MAX.
+const MaxReplyFiles = 32
+
+// ReplyFiles sends files with the reply (REPLY_WITH_FDS, as SCM_RIGHTS);
+// they are closed once sent. A failing call sends none.
+func (c *Call) ReplyFiles(files ...*os.File) { c.replyFiles = append(c.replyFiles, files...) }
 
 // AfterReply schedules fn to run right after the reply has been queued.
 func (c *Call) AfterReply(fn func()) { c.afterReply = append(c.afterReply, fn) }

@@ -296,6 +296,9 @@ func HasLive(d *libvirtxml.Domain) bool {
 		if n.Alias != nil || (n.Target != nil && strings.HasPrefix(n.Target.Dev, autoIfPrefix)) {
 			return true
 		}
+		if n.Source != nil && n.Source.Network != nil && n.Source.Network.Bridge != "" {
+			return true
+		}
 	}
 	for _, f := range d.Devices.Filesystems {
 		if f.Alias != nil {
@@ -325,6 +328,9 @@ func StripLive(d *libvirtxml.Domain) {
 		n.Alias = nil
 		if n.Target != nil && strings.HasPrefix(n.Target.Dev, autoIfPrefix) {
 			n.Target = nil
+		}
+		if n.Source != nil && n.Source.Network != nil {
+			n.Source.Network.Bridge, n.Source.Network.PortID = "", ""
 		}
 	}
 	for i := range d.Devices.Filesystems {

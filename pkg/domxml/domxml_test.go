@@ -1,6 +1,7 @@
 package domxml
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -159,7 +160,7 @@ func TestToSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := normalized(t, string(data))
-	s, err := ToSpec(d)
+	s, err := ToSpec(d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestToSpecRefusals(t *testing.T) {
 		{"template", "<console type='pty'/>", "<filesystem type='template'><source name='t'/><target dir='/'/></filesystem><console type='pty'/>", "Cannot mount filesystem type template"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ToSpec(normalized(t, strings.Replace(minimal, tc.from, tc.to, 1)))
+			_, err := ToSpec(normalized(t, strings.Replace(minimal, tc.from, tc.to, 1)), nil)
 			wantErr(t, err, virterror.ConfigUnsupported, virterror.FromLXC, tc.msg)
 		})
 	}
@@ -311,5 +312,31 @@ func TestValidate(t *testing.T) {
 	if ve, ok := err.(*virterror.Error); !ok || ve.Code != 92 || !strings.Contains(ve.Message, "Element domain/devices/bogus is not allowed here") ||
 		!strings.HasPrefix(ve.Message, "XML document failed to validate against schema: Unable to validate doc against ") {
 		t.Errorf("invalid document: %v", err)
+	}
+}
+
+func TestNetworkInterface(t *testing.T) {
+	d := normalized(t, strings.Replace(minimal, "<console type='pty'/>",
+		"<interface type='network'><source network='lan'/></interface><console type='pty'/>", 1))
+	s, err := ToSpec(d, func(n string) (string, error) {
+		if n != "lan" {
+			return "", fmt.Errorf("asked for %q", n)
+		}
+		return "br-lan", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Interfaces) != 1 || s.Interfaces[0].Type != "bridge" || s.Interfaces[0].Bridge != "br-lan" || s.Interfaces[0].GuestDev != "eth0" {
+		t.Errorf("interfaces %+v", s.Interfaces)
+	}
+	SetLive(d, Live{ID: 9, ConsolePaths: []string{"/dev/pts/3"}, HostInterfaces: []string{"vnet0"}, Bridges: []string{"br-lan"}})
+	live, _ := Format(d, false)
+	if !strings.Contains(live, "<source network='lan' bridge='br-lan'/>") {
+		t.Errorf("live XML:\n%s", live)
+	}
+	inactive, _ := Format(d, true)
+	if strings.Contains(inactive, "br-lan") || !strings.Contains(inactive, "<source network='lan'/>") {
+		t.Errorf("inactive XML:\n%s", inactive)
 	}
 }

@@ -15,10 +15,15 @@ func startErr(format string, args ...any) error {
 	return virterror.New(virterror.ConfigUnsupported, virterror.FromLXC, format, args...)
 }
 
+// BridgeOf names the host bridge behind a libvirt virtual network, or
+// fails with libvirt's error for that network.
+type BridgeOf func(network string) (string, error)
+
 // ToSpec derives what the runtime needs from a normalized definition, and
 // refuses what the runtime cannot do with the errors libvirt's LXC driver
-// gives at start.
-func ToSpec(d *libvirtxml.Domain) (*controller.Spec, error) {
+// gives at start. Interfaces of type network are attached to the bridge
+// bridgeOf names (nil: such interfaces are refused).
+func ToSpec(d *libvirtxml.Domain, bridgeOf BridgeOf) (*controller.Spec, error) {
 	s := &controller.Spec{
 		Name:      d.Name,
 		UUID:      d.UUID,
@@ -100,7 +105,7 @@ func ToSpec(d *libvirtxml.Domain) (*controller.Spec, error) {
 		s.Filesystems = append(s.Filesystems, f)
 	}
 	for i, nic := range d.Devices.Interfaces {
-		n, err := ifSpec(i, nic)
+		n, err := ifSpec(i, nic, bridgeOf)
 		if err != nil {
 			return nil, err
 		}
@@ -150,13 +155,20 @@ func fsType(fs libvirtxml.DomainFilesystem) string {
 	return "unknown"
 }
 
-func ifSpec(i int, nic libvirtxml.DomainInterface) (controller.Interface, error) {
+func ifSpec(i int, nic libvirtxml.DomainInterface, bridgeOf BridgeOf) (controller.Interface, error) {
 	n := controller.Interface{MAC: nic.MAC.Address}
 	switch {
 	case nic.Source != nil && nic.Source.Bridge != nil:
 		n.Type, n.Bridge = "bridge", nic.Source.Bridge.Bridge
 	case nic.Source != nil && nic.Source.Ethernet != nil:
 		n.Type = "ethernet"
+	case nic.Source != nil && nic.Source.Network != nil && bridgeOf != nil:
+		// A virtual network's port is a veth on the network's bridge.
+		br, err := bridgeOf(nic.Source.Network.Network)
+		if err != nil {
+			return n, err
+		}
+		n.Type, n.Bridge = "bridge", br
 	default:
 		return n, startErr("Unsupported network type %s", ifType(nic))
 	}
@@ -200,6 +212,7 @@ type Live struct {
 	ID             int
 	ConsolePaths   []string
 	HostInterfaces []string
+	Bridges        []string // per interface, the bridge it was attached to
 }
 
 // SetLive adds to a copy of a definition what libvirt shows for a running
@@ -223,6 +236,9 @@ func SetLive(d *libvirtxml.Domain, l Live) {
 		n := &d.Devices.Interfaces[i]
 		if i < len(l.HostInterfaces) {
 			n.Target = &libvirtxml.DomainInterfaceTarget{Dev: l.HostInterfaces[i]}
+		}
+		if n.Source != nil && n.Source.Network != nil && i < len(l.Bridges) {
+			n.Source.Network.Bridge = l.Bridges[i]
 		}
 		if n.Guest == nil || n.Guest.Dev == "" {
 			n.Guest = &libvirtxml.DomainInterfaceGuest{Dev: fmt.Sprintf("eth%d", i)}

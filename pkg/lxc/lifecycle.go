@@ -123,7 +123,7 @@ func (d *Driver) startLocked(m *dom, def *libvirtxml.Domain) error {
 	if err != nil {
 		return virterror.From(err, virterror.FromLXC)
 	}
-	spec, err := domxml.ToSpec(live)
+	spec, err := domxml.ToSpec(live, d.networkBridge)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,11 @@ func (d *Driver) startLocked(m *dom, def *libvirtxml.Domain) error {
 		}
 		return virterror.New(virterror.InternalError, virterror.FromLXC, "guest failed to start: %s", err)
 	}
-	domxml.SetLive(live, domxml.Live{ID: c.ControllerPID(), ConsolePaths: c.ConsolePaths(), HostInterfaces: c.HostInterfaces()})
+	bridges := make([]string, len(spec.Interfaces))
+	for i, n := range spec.Interfaces {
+		bridges[i] = n.Bridge
+	}
+	domxml.SetLive(live, domxml.Live{ID: c.ControllerPID(), ConsolePaths: c.ConsolePaths(), HostInterfaces: c.HostInterfaces(), Bridges: bridges})
 	d.mu.Lock()
 	m.live = live
 	m.pending = nil

@@ -3,6 +3,7 @@ package lxc
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -64,5 +65,64 @@ func TestBridgeInterface(t *testing.T) {
 	}
 	if _, err := netlink.LinkByName(host); err == nil {
 		t.Errorf("veth %s left after destroy", host)
+	}
+}
+
+// TestNetworkInterface attaches <interface type='network'> to the bridge
+// of a libvirt virtual network, found through the network driver's status
+// file in the (relocated) run dir; an unknown network fails like libvirt.
+func TestNetworkInterface(t *testing.T) {
+	needContainers(t)
+	br := fmt.Sprintf("lxn%d", os.Getpid()%1000000)
+	la := netlink.NewLinkAttrs()
+	la.Name = br
+	bridge := &netlink.Bridge{LinkAttrs: la}
+	if err := netlink.LinkAdd(bridge); err != nil {
+		t.Fatalf("create bridge: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := netlink.LinkDel(bridge); err != nil {
+			t.Errorf("delete bridge: %v", err)
+		}
+	})
+	p := testPaths(t)
+	netDir := filepath.Join(p.RunDir, "network")
+	if err := os.MkdirAll(netDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	status := "<networkstatus>\n  <class_id bitmap='0-2'/>\n  <network>\n    <name>testnet</name>\n    <forward mode='nat'/>\n    <bridge name='" + br + "' stp='on' delay='0'/>\n  </network>\n</networkstatus>\n"
+	if err := os.WriteFile(filepath.Join(netDir, "testnet.xml"), []byte(status), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := containerDriver(t, p)
+	name := uniq(t, "nw")
+	withNet := func(network string) string {
+		return strings.Replace(rootXML(name, makeRootfs(t), initScript), "<console type='pty'/>",
+			"<interface type='network'><source network='"+network+"'/></interface><console type='pty'/>", 1)
+	}
+	_, err := d.CreateXML(withNet("nosuchnet"), 0)
+	wantErr(t, err, 43, 19, "Network not found: no network with matching name 'nosuchnet'")
+
+	ref, err := d.CreateXML(withNet("testnet"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, _ := d.GetXMLDesc(ref, 0)
+	if !strings.Contains(live, "<source network='testnet' bridge='"+br+"'/>") {
+		t.Errorf("live XML:\n%s", live)
+	}
+	var host string
+	if i := strings.Index(live, "<target dev='"); i >= 0 {
+		host = strings.SplitN(live[i+len("<target dev='"):], "'", 2)[0]
+	}
+	l, err := netlink.LinkByName(host)
+	if err != nil {
+		t.Fatalf("host veth %q: %v", host, err)
+	}
+	if l.Attrs().MasterIndex != bridge.Attrs().Index {
+		t.Errorf("%s not on the network's bridge %s", host, br)
+	}
+	if err := d.Destroy(ref, 0); err != nil {
+		t.Fatal(err)
 	}
 }

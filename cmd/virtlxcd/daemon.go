@@ -183,7 +183,7 @@ func (d *Daemon) start() error {
 		return fail(exitDriver, "%s: Driver state initialization failed: %v", daemonName, err)
 	}
 	d.main.AddProgram(remote.New(d.drv, remote.Options{HostUUID: hostUUID, Emulator: exe, Logger: d.logs.Logger("remote")}))
-	d.main.AddProgram(remote.NewLXCProgram())
+	d.main.AddProgram(remote.NewLXCProgram(d.drv))
 	d.main.AddProgram(remote.NewQEMUProgram())
 	d.addAdminProgram()
 

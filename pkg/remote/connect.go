@@ -13,7 +13,6 @@ const connectRO = 1
 
 // Driver features (virDrvFeature) and how the daemon answers them.
 var features = map[int32]bool{
-	8:  false, // FD_PASSING: no call of ours takes descriptors
 	9:  true,  // TYPED_PARAM_STRING
 	10: true,  // PROGRAM_KEEPALIVE
 	14: true,  // REMOTE_EVENT_CALLBACK
@@ -21,7 +20,10 @@ var features = map[int32]bool{
 	16: true,  // NETWORK_UPDATE_HAS_CORRECT_ORDER
 }
 
-const featureKeepalive = 10
+const (
+	featureFDPassing = 8
+	featureKeepalive = 10
+)
 
 func (h *handlers) authList(c *rpc.Call) error {
 	// Authenticated callers (auth "none", or root on a polkit socket) see
@@ -55,7 +57,12 @@ func (h *handlers) connectSupportsFeature(c *rpc.Call) error {
 	if f == featureKeepalive {
 		c.Client.StartKeepalive()
 	}
-	c.Ret.Bool(features[f])
+	supported := features[f]
+	if f == featureFDPassing {
+		// Descriptors travel only in LXC_PROC_DOMAIN_OPEN_NAMESPACE replies.
+		_, supported = h.drv.(NamespaceOpener)
+	}
+	c.Ret.Bool(supported)
 	return nil
 }
 

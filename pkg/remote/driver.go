@@ -2,6 +2,7 @@ package remote
 
 import (
 	"io"
+	"os"
 
 	"github.com/virtlxcd/virtlxcd/pkg/domain"
 )
@@ -66,4 +67,11 @@ type Driver interface {
 	// Subscribe registers fn for every domain event until cancel is called.
 	// fn must not block.
 	Subscribe(fn func(domain.Event)) (cancel func())
+}
+
+// NamespaceOpener is implemented by drivers that can hand out a running
+// domain's namespaces (virDomainLxcOpenNamespace, used by virsh
+// lxc-enter-namespace). The files are sent to the client and closed.
+type NamespaceOpener interface {
+	OpenNamespaces(dom domain.Ref, flags uint32) ([]*os.File, error)
 }

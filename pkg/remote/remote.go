@@ -73,11 +73,33 @@ func New(drv Driver, opts Options) *rpc.Program {
 }
 
 // NewLXCProgram is LXC_PROGRAM (lxc_protocol.x). Its one call,
-// DOMAIN_OPEN_NAMESPACE, passes file descriptors, which this daemon does
-// not offer yet; it is listed so that clients get "not supported".
-func NewLXCProgram() *rpc.Program {
+// DOMAIN_OPEN_NAMESPACE, replies with the namespace descriptors of the
+// domain's init; drivers without NamespaceOpener answer "not supported".
+func NewLXCProgram(drv Driver) *rpc.Program {
+	var handler rpc.Handler
+	if ns, ok := drv.(NamespaceOpener); ok {
+		handler = func(c *rpc.Call) error {
+			d, flags, err := domFlags(c)
+			if err != nil {
+				return err
+			}
+			files, err := ns.OpenNamespaces(d, flags)
+			if err != nil {
+				return err
+			}
+			if len(files) > rpc.MaxReplyFiles {
+				for _, f := range files {
+					f.Close()
+				}
+				return virterror.New(virterror.InternalError, virterror.FromRPC, "too many file descriptors (%d)", len(files))
+			}
+			c.ReplyFiles(files...)
+			return nil
+		}
+	}
 	return rpc.NewProgram(LXCProgramNumber, 1, "lxc", virterror.FromDomain, []rpc.Procedure{
-		{Num: 1, Name: "DOMAIN_OPEN_NAMESPACE", API: "virDomainLxcOpenNamespace", Write: true},
+		// ACL domain:open_namespace: not for read-only connections.
+		{Num: 1, Name: "DOMAIN_OPEN_NAMESPACE", API: "virDomainLxcOpenNamespace", Write: true, Handler: handler},
 	})
 }
 

@@ -533,3 +533,22 @@ func TestBridgeAndEthernetInterfaces(t *testing.T) {
 		t.Errorf("veth %s left after destroy", host)
 	}
 }
+
+func TestLxcEnterNamespace(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "e.xml", daemontest.DomainXML("e2e-enter", root, 32, "/bin/sh")))
+	d.MustVirsh(t, "start", "e2e-enter")
+	defer d.Virsh("destroy", "e2e-enter")
+	// virsh receives the init's namespace descriptors (REPLY_WITH_FDS) and
+	// runs the command inside them.
+	out := d.MustVirsh(t, "lxc-enter-namespace", "e2e-enter", "--noseclabel", "/bin/sh", "-c", "hostname; cat /proc/1/cmdline; echo")
+	if !strings.Contains(out, "e2e-enter") || !strings.Contains(out, "/bin/sh") {
+		t.Errorf("lxc-enter-namespace output: %q", out)
+	}
+	// Read-only connections may not.
+	r := daemontest.Run("virsh", "-c", d.ROURI(), "lxc-enter-namespace", "e2e-enter", "--noseclabel", "/bin/true")
+	if r.Code == 0 {
+		t.Errorf("lxc-enter-namespace through the ro socket succeeded")
+	}
+}

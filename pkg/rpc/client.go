@@ -265,17 +265,21 @@ func (c *Client) write(w *bufio.Writer, pkt outPacket) bool {
 			}
 		}()
 		uc, ok := c.conn.(*net.UnixConn)
-		if w.Flush() != nil || !ok {
+		if !ok {
 			c.Close()
 			return false
 		}
-		fds := make([]int, len(pkt.files))
-		for i, f := range pkt.files {
-			fds[i] = int(f.Fd())
-		}
-		if _, _, err := uc.WriteMsgUnix(pkt.data, unix.UnixRights(fds...), nil); err != nil {
+		// libvirt's wire form: the packet, then each descriptor in a
+		// sendmsg of its own carrying one dummy byte.
+		if _, err := w.Write(pkt.data); err != nil || w.Flush() != nil {
 			c.Close()
 			return false
+		}
+		for _, f := range pkt.files {
+			if _, _, err := uc.WriteMsgUnix([]byte{0}, unix.UnixRights(int(f.Fd())), nil); err != nil {
+				c.Close()
+				return false
+			}
 		}
 		return true
 	}

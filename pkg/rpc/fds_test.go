@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"encoding/binary"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -40,18 +41,23 @@ func TestReplyWithFiles(t *testing.T) {
 	uc := conn.(*net.UnixConn)
 	uc.SetDeadline(time.Now().Add(5 * time.Second))
 	uc.Write(Packet(Header{Prog: 0x00068000, Vers: 1, Proc: 1, Type: TypeCall, Serial: 3}, nil))
-	buf := make([]byte, 256)
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
-	if err != nil {
+	buf := make([]byte, 36)
+	if _, err := io.ReadFull(uc, buf); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := DecodeHeader(buf[4:n])
-	if h.Type != TypeReplyWithFDs || h.Status != StatusOK || h.Serial != 3 {
+	h, _ := DecodeHeader(buf[4:])
+	if h.Type != TypeReplyWithFDs || h.Status != StatusOK || h.Serial != 3 || binary.BigEndian.Uint32(buf) != 36 {
 		t.Fatalf("header %+v", h)
 	}
 	if nfds := binary.BigEndian.Uint32(buf[28:]); nfds != 1 || int32(binary.BigEndian.Uint32(buf[32:])) != 42 {
-		t.Fatalf("payload % x", buf[28:n])
+		t.Fatalf("payload % x", buf[28:])
+	}
+	// Each descriptor follows in a message of its own with one byte.
+	one := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := uc.ReadMsgUnix(one, oob)
+	if err != nil || n != 1 {
+		t.Fatalf("descriptor message: %d %v", n, err)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {

@@ -42,7 +42,9 @@ type daemon struct {
 	logs func() string
 }
 
-func (d *daemon) rssMiB() float64 { return float64(rssKiB(d.pid)) / 1024 }
+// rssMB is the daemon's resident size in MB (10^6 bytes, as the targets
+// are stated).
+func (d *daemon) rssMB() float64 { return float64(rssKiB(d.pid)) * 1024 / 1e6 }
 
 // startPair starts libvirtd and virtlxcd, in that order, each on a private
 // tree; both are stopped, with every domain they run, when b ends.

@@ -20,6 +20,11 @@ func ratioAtLeast(x float64) goal {
 	return goal{fmt.Sprintf("ratio >= %g", x), func(lv, ours float64) bool { return lv > 0 && ours/lv >= x }}
 }
 
+// ratioAtMost wants ours/libvirtd <= x (latency rows).
+func ratioAtMost(x float64) goal {
+	return goal{fmt.Sprintf("ratio <= %g", x), func(lv, ours float64) bool { return lv > 0 && ours > 0 && ours/lv <= x }}
+}
+
 // oursAtMost wants our value <= x in the row's unit (latency, size rows).
 func oursAtMost(x float64) goal {
 	return goal{fmt.Sprintf("ours <= %g", x), func(_, ours float64) bool { return ours > 0 && ours <= x }}

@@ -23,9 +23,9 @@ var rpcWorkloads = []struct {
 func BenchmarkRPC(b *testing.B) {
 	pair := startPair(b)
 	rep := newReport("RPC: go-libvirt calls per second and daemon RSS")
-	rep.declare("rss-idle", "daemon RSS, idle after start", "MiB", oursAtMost(10))
+	rep.declare("rss-idle", "daemon RSS, idle after start", "MB", oursAtMost(10))
 	for _, d := range pair {
-		rep.set("rss-idle", d.name, d.rssMiB())
+		rep.set("rss-idle", d.name, d.rssMB())
 	}
 	for _, w := range rpcWorkloads {
 		rep.declare(w.key, w.label, "calls/s", ratioAtLeast(2))
@@ -36,9 +36,9 @@ func BenchmarkRPC(b *testing.B) {
 			})
 		}
 	}
-	rep.declare("rss-after", "daemon RSS after the workloads", "MiB", info)
+	rep.declare("rss-after", "daemon RSS after the workloads", "MB", info)
 	for _, d := range pair {
-		rep.set("rss-after", d.name, d.rssMiB())
+		rep.set("rss-after", d.name, d.rssMB())
 	}
 	rep.print(os.Stdout)
 }

@@ -686,3 +686,24 @@ func TestSASLRefusedAtStart(t *testing.T) {
 		t.Errorf("sasl: exited=%v code=%d\n%s", ok, code, d.Output())
 	}
 }
+
+func TestNodeStatistics(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	for args, res := range map[string][]string{
+		"nodecpustats":   {`user:\s+\d+`, `system:\s+\d+`, `idle:\s+\d+`, `iowait:\s+\d+`},
+		"nodecpustats 0": {`user:\s+\d+`},
+		"nodememstats":   {`total\s*:\s+\d+ KiB`, `free\s*:\s+\d+ KiB`, `buffers:\s+\d+ KiB`, `cached\s*:\s+\d+ KiB`},
+		"freecell --all": {`Total:\s+\d+ KiB`},
+		"nodecpumap":     {`CPUs present:\s+\d+`, `CPUs online:\s+\d+`, `CPU map:\s+y`},
+	} {
+		out := d.MustVirsh(t, strings.Fields(args)...)
+		for _, re := range res {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("virsh %s: no %s in\n%s", args, re, out)
+			}
+		}
+	}
+	if r := d.Virsh("nodecpustats", "9999"); r.Code == 0 {
+		t.Errorf("nodecpustats of a missing CPU succeeded")
+	}
+}

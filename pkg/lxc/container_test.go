@@ -16,6 +16,7 @@ import (
 	"github.com/virtlxcd/virtlxcd/pkg/domain"
 	"github.com/virtlxcd/virtlxcd/pkg/domxml"
 	"github.com/virtlxcd/virtlxcd/pkg/paths"
+	"github.com/virtlxcd/virtlxcd/pkg/virterror"
 )
 
 // TestMain lets the test binary serve as the controller: the driver
@@ -650,4 +651,29 @@ func TestQueriesDuringTransientStart(t *testing.T) {
 	}
 	close(stop)
 	<-done
+}
+
+// TestGracefulDestroy: with DestroyGraceful the guest only gets SIGTERM;
+// the call returns at once and the domain stops when its init obeys.
+func TestGracefulDestroy(t *testing.T) {
+	needContainers(t)
+	d := containerDriver(t, testPaths(t))
+	rec, cancel := record(d)
+	defer cancel()
+	name := uniq(t, "gd")
+	ref, err := d.DefineXML(rootXML(name, makeRootfs(t), initScript), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, err = d.Create(ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Destroy(ref, domain.DestroyGraceful); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, name, domain.EventIDLifecycle, domain.EventStopped, domain.DetailStoppedDestroyed)
+	if st, reason, _ := d.GetState(ref, 0); st != domain.Shutoff || reason != domain.ShutoffDestroyed {
+		t.Errorf("after graceful destroy: state %d reason %d", st, reason)
+	}
+	wantErr(t, d.Destroy(ref, 2), virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x2) in function lxcDomainDestroyFlags")
 }

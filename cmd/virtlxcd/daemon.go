@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -278,6 +279,7 @@ func (d *Daemon) run() error {
 
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	trimmed := false
 	for {
 		select {
 		case s := <-sigs:
@@ -287,15 +289,19 @@ func (d *Daemon) run() error {
 			}
 			d.requestQuit("signal " + s.String())
 		case <-tick.C:
-			t := d.timeout.Load()
-			if t <= 0 {
-				continue
-			}
 			if d.busy() {
 				d.touch()
+				trimmed = false
 				continue
 			}
-			if time.Since(time.Unix(0, d.lastBusy.Load())) >= time.Duration(t)*time.Second {
+			idle := time.Since(time.Unix(0, d.lastBusy.Load()))
+			// An idle daemon hands the memory its last clients used back
+			// to the system instead of keeping it for the next burst.
+			if !trimmed && idle >= 2*time.Second {
+				debug.FreeOSMemory()
+				trimmed = true
+			}
+			if t := d.timeout.Load(); t > 0 && idle >= time.Duration(t)*time.Second {
 				d.requestQuit("idle timeout")
 			}
 		case why := <-d.quit:

@@ -552,3 +552,22 @@ func TestLxcEnterNamespace(t *testing.T) {
 		t.Errorf("lxc-enter-namespace through the ro socket succeeded")
 	}
 }
+
+func TestAutodestroy(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "a.xml", daemontest.DomainXML("e2e-auto", root, 32, "/bin/sh")))
+	// virsh start --autodestroy: the guest lives as long as virsh's connection.
+	r := daemontest.Run("virsh", "-c", d.URI(), "start", "--autodestroy", "e2e-auto")
+	if r.Code != 0 {
+		t.Fatalf("start --autodestroy: %v", r)
+	}
+	waitState(t, d, "e2e-auto", "shut off")
+	// Without the flag it keeps running after the client leaves.
+	d.MustVirsh(t, "start", "e2e-auto")
+	time.Sleep(300 * time.Millisecond)
+	if s := strings.TrimSpace(d.MustVirsh(t, "domstate", "e2e-auto")); s != "running" {
+		t.Errorf("plain start: %q", s)
+	}
+	d.MustVirsh(t, "destroy", "e2e-auto")
+}

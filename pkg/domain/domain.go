@@ -148,9 +148,13 @@ const (
 	DestroyGraceful = 1 << 0
 )
 
-// Flags of define/create.
+// Flags of define (virDomainDefineFlags) and start/create
+// (virDomainCreateFlags).
 const (
 	DefineValidate    = 1 << 0
+	CreatePaused      = 1 << 0
 	CreateAutodestroy = 1 << 1
-	CreateValidate    = 1 << 2
+	CreateBypassCache = 1 << 2
+	CreateForceBoot   = 1 << 3
+	CreateValidate    = 1 << 4
 )

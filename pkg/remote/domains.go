@@ -170,7 +170,26 @@ func (h *handlers) domainCreateXML(c *rpc.Call) error {
 	if err := c.Decoded(); err != nil {
 		return err
 	}
-	return h.retDomain(c)(h.drv.CreateXML(xml, flags))
+	d, err := h.drv.CreateXML(xml, flags&^domain.CreateAutodestroy)
+	if err == nil && flags&domain.CreateAutodestroy != 0 {
+		h.autodestroy(c.Client, d)
+	}
+	return h.retDomain(c)(d, err)
+}
+
+// autodestroy ties a domain's life to the connection that started it
+// (VIR_DOMAIN_START_AUTODESTROY): when the client goes away, the domain
+// is destroyed if it is still the same running instance.
+func (h *handlers) autodestroy(c *rpc.Client, d domain.Ref) {
+	c.OnClose(func() {
+		cur, err := h.drv.LookupByUUID(d.UUID)
+		if err != nil || cur.ID != d.ID {
+			return
+		}
+		if err := h.drv.Destroy(cur, 0); err != nil {
+			h.log.Warn("autodestroy failed", "domain", d.Name, "err", err)
+		}
+	})
 }
 
 func (h *handlers) domainCreate(c *rpc.Call) error {
@@ -187,7 +206,11 @@ func (h *handlers) domainCreateWithFlags(c *rpc.Call) error {
 	if err != nil {
 		return err
 	}
-	return h.retDomain(c)(h.drv.Create(d, flags))
+	d, err = h.drv.Create(d, flags&^domain.CreateAutodestroy)
+	if err == nil && flags&domain.CreateAutodestroy != 0 {
+		h.autodestroy(c.Client, d)
+	}
+	return h.retDomain(c)(d, err)
 }
 
 func (h *handlers) domainUndefine(c *rpc.Call) error {

@@ -562,6 +562,11 @@ func (c *controller) do(req request) error {
 		if err := c.init.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			return err
 		}
+		// A v1 freezer holds the kill of a paused container until it is
+		// thawed (the cgroup2 freezer lets it through).
+		if frozen, _ := c.cg.Frozen(); frozen {
+			_ = c.cg.Thaw()
+		}
 		return nil
 	case opTerminate:
 		c.reqKill.Store(1)

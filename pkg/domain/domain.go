@@ -27,8 +27,15 @@ const (
 
 // Reasons for Running.
 const (
-	RunningUnknown = 0
-	RunningBooted  = 1
+	RunningUnknown  = 0
+	RunningBooted   = 1
+	RunningUnpaused = 5
+)
+
+// Reasons for Paused.
+const (
+	PausedUnknown = 0
+	PausedUser    = 1
 )
 
 // Reasons for Shutoff.
@@ -54,6 +61,7 @@ type Info struct {
 const (
 	EventIDLifecycle = 0
 	EventIDReboot    = 1
+	EventIDMetadata  = 23 // METADATA_CHANGE: Detail is the metadata type, URI the namespace
 	EventIDLast      = 27 // number of ids libvirt 9.0 knows
 )
 
@@ -74,6 +82,9 @@ const (
 
 	DetailStartedBooted = 0
 
+	DetailSuspendedPaused = 0
+	DetailResumedUnpaused = 0
+
 	DetailStoppedShutdown  = 0
 	DetailStoppedDestroyed = 1
 	DetailStoppedCrashed   = 2
@@ -88,7 +99,15 @@ type Event struct {
 	Dom    Ref
 	Event  int32
 	Detail int32
+	URI    string // EventIDMetadata: the element's namespace ("" = none)
 }
+
+// Metadata kinds (virDomainMetadataType).
+const (
+	MetadataDescription = 0
+	MetadataTitle       = 1
+	MetadataElement     = 2
+)
 
 // Flags of virConnectListAllDomains.
 const (

@@ -157,11 +157,8 @@ func (d *Driver) startLocked(m *dom, def *libvirtxml.Domain) error {
 // saveStatus writes the status file of a running domain; m.op is held.
 func (d *Driver) saveStatus(m *dom, c container) {
 	d.mu.RLock()
-	reason := "booted"
-	if m.reason == domain.RunningUnknown {
-		reason = "unknown"
-	}
-	st := domstore.NewStatus("running", reason, c.ControllerPID(), c.InitPID(), m.live)
+	state, reason := statusWords(m.state, m.reason)
+	st := domstore.NewStatus(state, reason, c.ControllerPID(), c.InitPID(), m.live)
 	err := d.store.SaveStatus(m.ref.Name, st)
 	d.mu.RUnlock()
 	if err != nil {

@@ -63,6 +63,16 @@ func (d *Driver) reattach() []*dom {
 			live:   def,
 			cont:   c,
 		}
+		// The cgroup is the truth about a pause; the status file only
+		// keeps its reason.
+		if frozen, err := c.Frozen(); err != nil {
+			d.log.Warn("cannot read freezer state", "name", name, "err", err)
+		} else if frozen {
+			m.state, m.reason = domain.Paused, domain.PausedUnknown
+			if st.State == "paused" {
+				m.reason = pausedReason(st.Reason)
+			}
+		}
 		d.mu.Lock()
 		if _, err := d.conflictLocked(name, uuid); err != nil {
 			d.mu.Unlock()

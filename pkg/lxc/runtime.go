@@ -1,6 +1,7 @@
 package lxc
 
 import (
+	"github.com/virtlxcd/virtlxcd/pkg/cgroup"
 	"github.com/virtlxcd/virtlxcd/pkg/controller"
 )
 
@@ -37,6 +38,12 @@ type container interface {
 	Reboot(allowInitctl, allowSignal bool) error
 	Stats() (cpuNs, memBytes uint64, err error)
 	SetMemoryLimit(kib uint64) error
+	Freeze() error
+	Thaw() error
+	Frozen() (bool, error)
+	HasController(subsys string) bool
+	SetTunable(k cgroup.Knob, v int64) error
+	Tunable(k cgroup.Knob) (int64, error)
 	Close() error
 }
 

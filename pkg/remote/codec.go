@@ -42,6 +42,14 @@ func encodeEvent(callbackID int32, ev domain.Event) (int32, []byte) {
 		return 318, e.Bytes() // DOMAIN_EVENT_CALLBACK_LIFECYCLE
 	case domain.EventIDReboot:
 		return 319, e.Bytes() // DOMAIN_EVENT_CALLBACK_REBOOT
+	case domain.EventIDMetadata:
+		e.Int32(ev.Detail)
+		var uri *string
+		if ev.URI != "" {
+			uri = &ev.URI
+		}
+		e.OptString(uri)
+		return 379, e.Bytes() // DOMAIN_EVENT_CALLBACK_METADATA_CHANGE
 	}
 	return 0, nil
 }

@@ -38,6 +38,7 @@ const (
 	ConfigUnsupported    Code = 67
 	OperationTimeout     Code = 68
 	ArgumentUnsupported  Code = 74
+	NoDomainMetadata     Code = 80
 	OperationUnsupported Code = 84
 	NoServer             Code = 95
 	NoClient             Code = 96
@@ -53,6 +54,7 @@ const (
 	FromDomain         Domain = 20
 	FromDomainSnapshot Domain = 35
 	FromStreams        Domain = 38
+	FromCgroup         Domain = 54
 	FromAdmin          Domain = 62
 )
 
@@ -81,6 +83,7 @@ var templates = map[Code]string{
 	ConfigUnsupported:    "unsupported configuration",
 	OperationTimeout:     "Timed out during operation",
 	ArgumentUnsupported:  "argument unsupported",
+	NoDomainMetadata:     "metadata not found",
 	OperationUnsupported: "Operation not supported",
 	NoServer:             "Server not found",
 	NoClient:             "Client not found",

@@ -1,0 +1,366 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virtlxcd/virtlxcd/internal/daemontest"
+	"github.com/virtlxcd/virtlxcd/pkg/lxc"
+	"github.com/virtlxcd/virtlxcd/pkg/remote"
+)
+
+// The LXC driver offers every call of the remote program's Tuner.
+var _ remote.Tuner = (*lxc.Driver)(nil)
+
+// counterInit is an init that bumps a number in /counter twenty times a
+// second, so that the host sees whether the guest runs.
+var counterInit = []string{"-c", "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done"}
+
+// readCounter reads the guest's counter from the host side of its root.
+func readCounter(t *testing.T, root string) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		b, err := os.ReadFile(filepath.Join(root, "counter"))
+		if n, cerr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cerr == nil {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond) // mid-write, or not started yet
+	}
+	t.Fatalf("no counter in %s", root)
+	return 0
+}
+
+// advancing reports whether the counter moves within 400 ms.
+func advancing(t *testing.T, root string) bool {
+	t.Helper()
+	a := readCounter(t, root)
+	time.Sleep(400 * time.Millisecond)
+	return readCounter(t, root) != a
+}
+
+// virshEvents runs "virsh event --all --loop" and returns its lines.
+func virshEvents(t *testing.T, d *daemontest.Daemon) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ev := exec.CommandContext(ctx, "virsh", "-c", d.URI(), "event", "--all", "--loop")
+	stdout, _ := ev.StdoutPipe()
+	if err := ev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); ev.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	time.Sleep(700 * time.Millisecond) // let virsh register
+	return lines
+}
+
+// waitLine waits for an event line containing every one of want.
+func waitLine(t *testing.T, lines <-chan string, want ...string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-lines:
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(l, w)
+			}
+			if ok {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no event line with %q", want)
+		}
+	}
+}
+
+func wantFail(t *testing.T, r daemontest.Result, msg string) {
+	t.Helper()
+	if r.Code == 0 || !strings.Contains(r.Stderr, msg) {
+		t.Errorf("want failure %q, got %v", msg, r)
+	}
+}
+
+func TestSuspendResume(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	name := "e2e-pause"
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "p.xml", daemontest.DomainXML(name, root, 32, "/bin/sh", counterInit...)))
+	wantFail(t, d.Virsh("suspend", name), "Requested operation is not valid: domain is not running")
+	lines := virshEvents(t, d)
+	d.MustVirsh(t, "start", name)
+	if !advancing(t, root) {
+		t.Fatal("counter does not advance in a running guest")
+	}
+	id := domID(t, d, name)
+
+	wantFail(t, d.VirshRO("suspend", name), "read only access prevents virDomainSuspend")
+	start := time.Now()
+	d.MustVirsh(t, "suspend", name)
+	t.Logf("virsh suspend took %v", time.Since(start))
+	waitLine(t, lines, name, "Suspended Paused")
+	if s := strings.TrimSpace(d.MustVirsh(t, "domstate", "--reason", name)); s != "paused (user)" {
+		t.Errorf("domstate after suspend = %q", s)
+	}
+	if advancing(t, root) {
+		t.Error("counter advances in a paused guest")
+	}
+	if out := d.MustVirsh(t, "list", "--state-paused", "--name"); !strings.Contains(out, name) {
+		t.Errorf("list --state-paused: %q", out)
+	}
+	if out := d.MustVirsh(t, "list", "--state-running", "--name"); strings.Contains(out, name) {
+		t.Errorf("list --state-running lists the paused domain: %q", out)
+	}
+	if out := d.MustVirsh(t, "list"); !regexp.MustCompile(fmt.Sprintf(`%d\s+%s\s+paused`, id, name)).MatchString(out) {
+		t.Errorf("list: %q", out)
+	}
+	// Suspending twice is not an error.
+	d.MustVirsh(t, "suspend", name)
+
+	wantFail(t, d.VirshRO("resume", name), "read only access prevents virDomainResume")
+	d.MustVirsh(t, "resume", name)
+	waitLine(t, lines, name, "Resumed Unpaused")
+	if s := strings.TrimSpace(d.MustVirsh(t, "domstate", "--reason", name)); s != "running (unpaused)" {
+		t.Errorf("domstate after resume = %q", s)
+	}
+	if !advancing(t, root) {
+		t.Error("counter does not advance after resume")
+	}
+	wantFail(t, d.Virsh("resume", name), "Requested operation is not valid: domain is already running")
+
+	// A paused guest stays paused across a daemon restart.
+	d.MustVirsh(t, "suspend", name)
+	d.Stop(t)
+	d2 := daemontest.Start(t, daemontest.Options{Prefix: d.Prefix})
+	if s := strings.TrimSpace(d2.MustVirsh(t, "domstate", "--reason", name)); s != "paused (user)" {
+		t.Errorf("domstate after daemon restart = %q", s)
+	}
+	if advancing(t, root) {
+		t.Error("counter advances after daemon restart of a paused guest")
+	}
+	d2.MustVirsh(t, "resume", name)
+	if !advancing(t, root) {
+		t.Error("counter does not advance after resume by the new daemon")
+	}
+
+	// Destroying a paused guest works and leaves nothing behind.
+	d2.MustVirsh(t, "suspend", name)
+	start = time.Now()
+	d2.MustVirsh(t, "destroy", name)
+	t.Logf("virsh destroy of a paused guest took %v", time.Since(start))
+	if s := strings.TrimSpace(d2.MustVirsh(t, "domstate", "--reason", name)); s != "shut off (destroyed)" {
+		t.Errorf("after destroy: %q", s)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/sys/fs/cgroup/freezer/machine/lxc-%d-%s.libvirt-lxc", id, name)); !os.IsNotExist(err) {
+		t.Errorf("freezer cgroup left after destroy: %v", err)
+	}
+	d2.MustVirsh(t, "undefine", name)
+}
+
+// cgroupValue reads a v1 cgroup file of a running domain.
+func cgroupValue(t *testing.T, subsys string, id int, name, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/sys/fs/cgroup/%s/machine/lxc-%d-%s.libvirt-lxc/%s", subsys, id, name, file))
+	if err != nil {
+		t.Skipf("no v1 %s hierarchy: %v", subsys, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestMemtuneSchedinfoSetmaxmem(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	name := "e2e-tune"
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "t.xml", daemontest.DomainXML(name, root, 64, "/bin/sh")))
+
+	// setmaxmem: only the persistent definition of an inactive domain.
+	d.MustVirsh(t, "setmaxmem", name, "131072")
+	if out := d.MustVirsh(t, "dominfo", name); !regexp.MustCompile(`Max memory:\s+131072 KiB`).MatchString(out) {
+		t.Errorf("dominfo after setmaxmem:\n%s", out)
+	}
+	wantFail(t, d.VirshRO("setmaxmem", name, "65536"), "read only access prevents")
+	d.MustVirsh(t, "start", name)
+	id := domID(t, d, name)
+	wantFail(t, d.Virsh("setmaxmem", name, "65536"), "Requested operation is not valid: Cannot resize the max memory on an active domain")
+	d.MustVirsh(t, "setmaxmem", name, "98304", "--config")
+	if out := d.MustVirsh(t, "dumpxml", "--inactive", name); !strings.Contains(out, "<memory unit='KiB'>98304</memory>") {
+		t.Errorf("inactive XML after setmaxmem --config:\n%s", out)
+	}
+
+	// memtune, live: the cgroup follows.
+	d.MustVirsh(t, "memtune", name, "--hard-limit", "50000")
+	if v := cgroupValue(t, "memory", id, name, "memory.limit_in_bytes"); v != strconv.Itoa(50000*1024) {
+		t.Errorf("memory.limit_in_bytes = %s", v)
+	}
+	d.MustVirsh(t, "memtune", name, "--soft-limit", "20000", "--swap-hard-limit", "80000")
+	if v := cgroupValue(t, "memory", id, name, "memory.soft_limit_in_bytes"); v != strconv.Itoa(20000*1024) {
+		t.Errorf("memory.soft_limit_in_bytes = %s", v)
+	}
+	if v := cgroupValue(t, "memory", id, name, "memory.memsw.limit_in_bytes"); v != strconv.Itoa(80000*1024) {
+		t.Errorf("memory.memsw.limit_in_bytes = %s", v)
+	}
+	out := d.MustVirsh(t, "memtune", name)
+	for _, re := range []string{`hard_limit\s+: 50000`, `soft_limit\s+: 20000`, `swap_hard_limit: 80000`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("memtune lacks %s:\n%s", re, out)
+		}
+	}
+	if live := d.MustVirsh(t, "dumpxml", name); !strings.Contains(live, "<hard_limit unit='KiB'>50000</hard_limit>") {
+		t.Errorf("live XML lacks the hard limit:\n%s", live)
+	}
+	wantFail(t, d.Virsh("memtune", name, "--hard-limit", "90000"),
+		"invalid argument: memory hard_limit tunable value must be lower than or equal to swap_hard_limit")
+	wantFail(t, d.VirshRO("memtune", name, "--hard-limit", "40000"), "read only access prevents virDomainSetMemoryParameters")
+	// A shrinking hard limit goes before the swap limit.
+	d.MustVirsh(t, "memtune", name, "--hard-limit", "30000", "--swap-hard-limit", "40000")
+	if v := cgroupValue(t, "memory", id, name, "memory.memsw.limit_in_bytes"); v != strconv.Itoa(40000*1024) {
+		t.Errorf("memory.memsw.limit_in_bytes = %s", v)
+	}
+	// Unlimited again.
+	d.MustVirsh(t, "memtune", name, "--swap-hard-limit", "-1")
+	if out := d.MustVirsh(t, "memtune", name); !regexp.MustCompile(`swap_hard_limit: unlimited`).MatchString(out) {
+		t.Errorf("memtune after unlimited swap:\n%s", out)
+	}
+	// --config changes the definition only.
+	d.MustVirsh(t, "memtune", name, "--config", "--hard-limit", "70000")
+	if out := d.MustVirsh(t, "dumpxml", "--inactive", name); !strings.Contains(out, "<hard_limit unit='KiB'>70000</hard_limit>") {
+		t.Errorf("inactive XML after memtune --config:\n%s", out)
+	}
+	if v := cgroupValue(t, "memory", id, name, "memory.limit_in_bytes"); v != strconv.Itoa(30000*1024) {
+		t.Errorf("memtune --config changed the cgroup: %s", v)
+	}
+
+	// schedinfo.
+	d.MustVirsh(t, "schedinfo", name, "--set", "cpu_shares=512")
+	if v := cgroupValue(t, "cpu", id, name, "cpu.shares"); v != "512" {
+		t.Errorf("cpu.shares = %s", v)
+	}
+	d.MustVirsh(t, "schedinfo", name, "--set", "vcpu_period=200000", "--set", "vcpu_quota=50000")
+	if v := cgroupValue(t, "cpu", id, name, "cpu.cfs_period_us"); v != "200000" {
+		t.Errorf("cpu.cfs_period_us = %s", v)
+	}
+	if v := cgroupValue(t, "cpu", id, name, "cpu.cfs_quota_us"); v != "50000" {
+		t.Errorf("cpu.cfs_quota_us = %s", v)
+	}
+	out = d.MustVirsh(t, "schedinfo", name)
+	for _, re := range []string{`Scheduler\s+: posix`, `cpu_shares\s+: 512`, `vcpu_period\s+: 200000`, `vcpu_quota\s+: 50000`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("schedinfo lacks %s:\n%s", re, out)
+		}
+	}
+	wantFail(t, d.Virsh("schedinfo", name, "--set", "vcpu_period=10"), "invalid argument: cfs_period '10' must be in range (1000, 1000000)")
+	wantFail(t, d.Virsh("schedinfo", name, "--set", "vcpu_quota=5"), "invalid argument: cfs_quota '5' must be in range (1000, 17592186044415)")
+	wantFail(t, d.VirshRO("schedinfo", name, "--set", "cpu_shares=100"), "read only access prevents")
+	d.MustVirsh(t, "schedinfo", name, "--config", "--set", "cpu_shares=300")
+	if out := d.MustVirsh(t, "dumpxml", "--inactive", name); !strings.Contains(out, "<shares>300</shares>") {
+		t.Errorf("inactive XML after schedinfo --config:\n%s", out)
+	}
+	if v := cgroupValue(t, "cpu", id, name, "cpu.shares"); v != "512" {
+		t.Errorf("schedinfo --config changed the cgroup: %s", v)
+	}
+	// The next start applies the persistent tunables.
+	d.MustVirsh(t, "destroy", name)
+	d.MustVirsh(t, "start", name)
+	id = domID(t, d, name)
+	if v := cgroupValue(t, "cpu", id, name, "cpu.shares"); v != "300" {
+		t.Errorf("cpu.shares after restart = %s", v)
+	}
+	if v := cgroupValue(t, "memory", id, name, "memory.limit_in_bytes"); v != strconv.Itoa(70000*1024) {
+		t.Errorf("memory.limit_in_bytes after restart = %s", v)
+	}
+	d.MustVirsh(t, "destroy", name)
+	d.MustVirsh(t, "undefine", name)
+}
+
+func TestMetadataAndProcessSignal(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	name := "e2e-meta"
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "m.xml", daemontest.DomainXML(name, root, 32, "/bin/sh",
+		"-c", "trap 'echo usr1 > /got-signal' USR1; while :; do sleep 0.05; done")))
+	lines := virshEvents(t, d)
+
+	// Inactive: title and description go to the persistent definition.
+	d.MustVirsh(t, "desc", name, "--title", "First title")
+	if s := strings.TrimSpace(d.MustVirsh(t, "desc", name, "--title")); s != "First title" {
+		t.Errorf("title = %q", s)
+	}
+	waitLine(t, lines, name, "metadata-change", "title")
+	d.MustVirsh(t, "desc", name, "A longer\ndescription")
+	if s := strings.TrimSpace(d.MustVirsh(t, "desc", name)); s != "A longer\ndescription" {
+		t.Errorf("description = %q", s)
+	}
+	if out := d.MustVirsh(t, "list", "--all", "--title"); !strings.Contains(out, "First title") {
+		t.Errorf("list --title:\n%s", out)
+	}
+	wantFail(t, d.VirshRO("desc", name, "--title", "x"), "read only access prevents virDomainSetMetadata")
+
+	// Running: live by default, --config for the next start.
+	d.MustVirsh(t, "start", name)
+	d.MustVirsh(t, "desc", name, "--title", "Live title")
+	d.MustVirsh(t, "desc", name, "--config", "--title", "Config title")
+	if s := strings.TrimSpace(d.MustVirsh(t, "desc", name, "--title")); s != "Live title" {
+		t.Errorf("live title = %q", s)
+	}
+	if s := strings.TrimSpace(d.MustVirsh(t, "desc", name, "--title", "--config")); s != "Config title" {
+		t.Errorf("config title = %q", s)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(d.Prefix, "etc/libvirt/lxc", name+".xml"))
+	if !strings.Contains(string(cfg), "<title>Config title</title>") {
+		t.Errorf("config file lacks the title:\n%s", cfg)
+	}
+
+	// A custom element in its own namespace.
+	const ns = "http://example.org/virtlxcd-test/1"
+	d.MustVirsh(t, "metadata", name, ns, "--key", "ex", "--set", "<app><tier>web</tier></app>")
+	waitLine(t, lines, name, "metadata-change", ns)
+	got := d.MustVirsh(t, "metadata", name, ns)
+	if compact := strings.Join(strings.Fields(got), ""); compact != "<app><tier>web</tier></app>" {
+		t.Errorf("metadata = %q", got)
+	}
+	if live := d.MustVirsh(t, "dumpxml", name); !regexp.MustCompile(`<ex:app xmlns:ex="` + regexp.QuoteMeta(ns) + `">\s*<ex:tier>web</ex:tier>`).MatchString(live) {
+		t.Errorf("live XML lacks the element:\n%s", live)
+	}
+	// Setting again replaces it.
+	d.MustVirsh(t, "metadata", name, ns, "--key", "ex", "--set", "<app><tier>db</tier></app>")
+	if got := d.MustVirsh(t, "metadata", name, ns); strings.Count(d.MustVirsh(t, "dumpxml", name), ns) != 1 || !strings.Contains(got, "db") {
+		t.Errorf("after replacing: %q", got)
+	}
+	d.MustVirsh(t, "metadata", name, ns, "--remove")
+	wantFail(t, d.Virsh("metadata", name, ns), "metadata not found: Requested metadata element is not present")
+	wantFail(t, d.Virsh("metadata", name, ns, "--key", "ex", "--set", "<unclosed>"), "error")
+
+	// send-process-signal reaches the init only.
+	d.MustVirsh(t, "send-process-signal", name, "1", "SIGUSR1")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(root, "got-signal")); err == nil && strings.TrimSpace(string(b)) == "usr1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the init did not get SIGUSR1")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantFail(t, d.Virsh("send-process-signal", name, "2", "SIGUSR1"), "argument unsupported: Only the init process may be killed")
+	wantFail(t, d.VirshRO("send-process-signal", name, "1", "SIGUSR1"), "read only access prevents virDomainSendProcessSignal")
+	d.MustVirsh(t, "send-process-signal", name, "1", "SIGKILL")
+	waitState(t, d, name, "shut off")
+	wantFail(t, d.Virsh("send-process-signal", name, "1", "SIGUSR1"), "domain is not running")
+	d.MustVirsh(t, "undefine", name)
+}

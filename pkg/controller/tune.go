@@ -1,0 +1,46 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/virtlxcd/virtlxcd/pkg/cgroup"
+)
+
+// The daemon changes a running container's cgroup itself: freezing and
+// tuning need no help from the controller, and so work with controllers
+// of any protocol version.
+
+// Freeze stops every process of the container.
+func (c *Container) Freeze() error {
+	if !c.running() {
+		return errors.New("container is not running")
+	}
+	return c.cg.Freeze()
+}
+
+// Thaw lets a frozen container run again.
+func (c *Container) Thaw() error { return c.cg.Thaw() }
+
+// Frozen reports whether the container is frozen.
+func (c *Container) Frozen() (bool, error) { return c.cg.Frozen() }
+
+// HasController reports whether the container's cgroup has subsys.
+func (c *Container) HasController(subsys string) bool { return c.cg.HasController(subsys) }
+
+// SetTunable writes one cgroup knob of the container.
+func (c *Container) SetTunable(k cgroup.Knob, v int64) error {
+	if err := c.cg.Set(k, v); err != nil {
+		return fmt.Errorf("container %s: %w", c.st.Name, err)
+	}
+	return nil
+}
+
+// Tunable reads one cgroup knob of the container.
+func (c *Container) Tunable(k cgroup.Knob) (int64, error) {
+	v, err := c.cg.Get(k)
+	if err != nil {
+		return 0, fmt.Errorf("container %s: %w", c.st.Name, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,169 @@
+package remote
+
+import (
+	"github.com/virtlxcd/virtlxcd/pkg/domain"
+	"github.com/virtlxcd/virtlxcd/pkg/rpc"
+	"github.com/virtlxcd/virtlxcd/pkg/typedparam"
+	"github.com/virtlxcd/virtlxcd/pkg/virterror"
+)
+
+// Tuner is implemented by drivers that pause containers and change their
+// tunables, metadata and devices after definition. Drivers without it
+// answer these calls with "not supported".
+type Tuner interface {
+	Suspend(dom domain.Ref) error
+	Resume(dom domain.Ref) error
+	SetMemoryParameters(dom domain.Ref, params []typedparam.Param, flags uint32) error
+	SetSchedulerParameters(dom domain.Ref, params []typedparam.Param, flags uint32) error
+	// SetMetadata and GetMetadata take the optional strings of the wire
+	// as nil pointers; type is virDomainMetadataType.
+	SetMetadata(dom domain.Ref, typ int32, metadata, key, uri *string, flags uint32) error
+	GetMetadata(dom domain.Ref, typ int32, uri *string, flags uint32) (string, error)
+	SendProcessSignal(dom domain.Ref, pid int64, signum, flags uint32) error
+}
+
+// tuner returns the driver's Tuner, or libvirt's "not supported" error for
+// the call's API.
+func (h *handlers) tuner(c *rpc.Call) (Tuner, error) {
+	t, ok := h.drv.(Tuner)
+	if !ok {
+		return nil, virterror.Unsupported(c.Proc.API, virterror.FromDomain)
+	}
+	return t, nil
+}
+
+func (h *handlers) domainSuspend(c *rpc.Call) error {
+	d, err := domOnly(c)
+	if err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.Suspend(d)
+}
+
+func (h *handlers) domainResume(c *rpc.Call) error {
+	d, err := domOnly(c)
+	if err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.Resume(d)
+}
+
+func (h *handlers) domainSetMaxMemory(c *rpc.Call) error {
+	d := decodeDomain(c.Args)
+	kib := c.Args.Uint64()
+	if err := c.Decoded(); err != nil {
+		return err
+	}
+	return h.drv.SetMemoryFlags(d, kib, domain.MemMaximum)
+}
+
+// setParams decodes a domain, a typed parameter array and, when withFlags,
+// a flags word.
+func setParams(c *rpc.Call, withFlags bool) (domain.Ref, []typedparam.Param, uint32, error) {
+	d := decodeDomain(c.Args)
+	params, perr := typedparam.DecodeParams(c.Args, typedParamsMax)
+	var flags uint32
+	if withFlags {
+		flags = c.Args.Uint32()
+	}
+	if err := c.Decoded(); err != nil {
+		return d, nil, 0, err
+	}
+	return d, params, flags, perr
+}
+
+func (h *handlers) domainSetMemoryParameters(c *rpc.Call) error {
+	d, params, flags, err := setParams(c, true)
+	if err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.SetMemoryParameters(d, params, flags)
+}
+
+func (h *handlers) domainSetSchedulerParameters(c *rpc.Call) error {
+	d, params, _, err := setParams(c, false)
+	if err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.SetSchedulerParameters(d, params, 0)
+}
+
+func (h *handlers) domainSetSchedulerParametersFlags(c *rpc.Call) error {
+	d, params, flags, err := setParams(c, true)
+	if err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.SetSchedulerParameters(d, params, flags)
+}
+
+func (h *handlers) domainSetMetadata(c *rpc.Call) error {
+	d := decodeDomain(c.Args)
+	typ := c.Args.Int32()
+	metadata := c.Args.OptString()
+	key := c.Args.OptString()
+	uri := c.Args.OptString()
+	flags := c.Args.Uint32()
+	if err := c.Decoded(); err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.SetMetadata(d, typ, metadata, key, uri, flags)
+}
+
+func (h *handlers) domainGetMetadata(c *rpc.Call) error {
+	d := decodeDomain(c.Args)
+	typ := c.Args.Int32()
+	uri := c.Args.OptString()
+	flags := c.Args.Uint32()
+	if err := c.Decoded(); err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	s, err := t.GetMetadata(d, typ, uri, flags)
+	if err != nil {
+		return err
+	}
+	c.Ret.String(s)
+	return nil
+}
+
+func (h *handlers) domainSendProcessSignal(c *rpc.Call) error {
+	d := decodeDomain(c.Args)
+	pid := c.Args.Int64()
+	signum := c.Args.Uint32()
+	flags := c.Args.Uint32()
+	if err := c.Decoded(); err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.SendProcessSignal(d, pid, signum, flags)
+}

@@ -44,3 +44,19 @@ func (c *Container) Tunable(k cgroup.Knob) (int64, error) {
 	}
 	return v, nil
 }
+
+// BlkioWeight reads the container's block I/O weight.
+func (c *Container) BlkioWeight() (uint64, error) { return c.cg.BlkioWeight() }
+
+// SetBlkioWeight writes the container's block I/O weight.
+func (c *Container) SetBlkioWeight(w uint64) error { return c.cg.SetBlkioWeight(w) }
+
+// SetDeviceBlkio writes one per-device block I/O setting.
+func (c *Container) SetDeviceBlkio(k cgroup.BlkioKind, major, minor uint32, v uint64) error {
+	return c.cg.SetDeviceBlkio(k, major, minor, v)
+}
+
+// DeviceBlkio reads one per-device block I/O setting.
+func (c *Container) DeviceBlkio(k cgroup.BlkioKind, major, minor uint32) (uint64, error) {
+	return c.cg.DeviceBlkio(k, major, minor)
+}

@@ -44,6 +44,10 @@ type container interface {
 	HasController(subsys string) bool
 	SetTunable(k cgroup.Knob, v int64) error
 	Tunable(k cgroup.Knob) (int64, error)
+	BlkioWeight() (uint64, error)
+	SetBlkioWeight(w uint64) error
+	SetDeviceBlkio(k cgroup.BlkioKind, major, minor uint32, v uint64) error
+	DeviceBlkio(k cgroup.BlkioKind, major, minor uint32) (uint64, error)
 	Close() error
 }
 

@@ -20,6 +20,10 @@ type Tuner interface {
 	SetMetadata(dom domain.Ref, typ int32, metadata, key, uri *string, flags uint32) error
 	GetMetadata(dom domain.Ref, typ int32, uri *string, flags uint32) (string, error)
 	SendProcessSignal(dom domain.Ref, pid int64, signum, flags uint32) error
+	// BlkioParameters returns up to nparams parameters, and with nparams
+	// 0 only how many there are.
+	BlkioParameters(dom domain.Ref, nparams int, flags uint32) ([]typedparam.Param, int, error)
+	SetBlkioParameters(dom domain.Ref, params []typedparam.Param, flags uint32) error
 }
 
 // tuner returns the driver's Tuner, or libvirt's "not supported" error for
@@ -166,4 +170,55 @@ func (h *handlers) domainSendProcessSignal(c *rpc.Call) error {
 		return err
 	}
 	return t.SendProcessSignal(d, pid, signum, flags)
+}
+
+// typedParamStringOkay is VIR_TYPED_PARAM_STRING_OKAY: the client can
+// take string parameters; older clients get them filtered out.
+const typedParamStringOkay = 1 << 2
+
+func (h *handlers) domainGetBlkioParameters(c *rpc.Call) error {
+	d := decodeDomain(c.Args)
+	n := c.Args.Int32()
+	flags := c.Args.Uint32()
+	if err := c.Decoded(); err != nil {
+		return err
+	}
+	if n < 0 || n > typedParamsMax {
+		return virterror.New(virterror.RPC, virterror.FromRPC, "nparams too large")
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	params, count, err := t.BlkioParameters(d, int(n), flags)
+	if err != nil {
+		return err
+	}
+	if flags&typedParamStringOkay == 0 {
+		kept := params[:0]
+		for _, p := range params {
+			if p.Type != typedparam.ParamString {
+				kept = append(kept, p)
+			}
+		}
+		params = kept
+		if n != 0 {
+			count = len(kept)
+		}
+	}
+	typedparam.EncodeParams(c.Ret, params)
+	c.Ret.Int32(int32(count))
+	return nil
+}
+
+func (h *handlers) domainSetBlkioParameters(c *rpc.Call) error {
+	d, params, flags, err := setParams(c, true)
+	if err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return t.SetBlkioParameters(d, params, flags)
 }

@@ -35,23 +35,9 @@ type networkStatus struct {
 // the status file libvirt's network driver keeps for it in the run dir, so
 // that <interface type='network'> works next to a libvirt network daemon.
 func (d *Driver) networkBridge(name string) (string, error) {
-	notFound := virterror.Raw(errNoNetwork, fromNetwork, fmt.Sprintf("Network not found: no network with matching name '%s'", name))
-	if name == "" || filepath.Base(name) != name {
-		return "", notFound
-	}
-	data, err := os.ReadFile(filepath.Join(d.cfg.Paths.RunDir, networkDirName, name+".xml"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", notFound
-	}
+	net, err := d.networkDef(name)
 	if err != nil {
-		return "", virterror.New(virterror.InternalError, virterror.FromLXC, "read state of network '%s': %v", name, err)
-	}
-	net := &libvirtxml.Network{}
-	var st networkStatus
-	if xml.Unmarshal(data, &st) == nil && st.Network != nil {
-		net = st.Network
-	} else if err := net.Unmarshal(string(data)); err != nil {
-		return "", virterror.New(virterror.InternalError, virterror.FromLXC, "parse state of network '%s': %v", name, err)
+		return "", err
 	}
 	mode := ""
 	if net.Forward != nil {
@@ -65,4 +51,28 @@ func (d *Driver) networkBridge(name string) (string, error) {
 		return "", virterror.New(virterror.ConfigUnsupported, virterror.FromLXC, "network '%s' has no bridge", name)
 	}
 	return net.Bridge.Name, nil
+}
+
+// networkDef reads the definition of an active libvirt virtual network
+// from the network driver's status file.
+func (d *Driver) networkDef(name string) (*libvirtxml.Network, error) {
+	notFound := virterror.Raw(errNoNetwork, fromNetwork, fmt.Sprintf("Network not found: no network with matching name '%s'", name))
+	if name == "" || filepath.Base(name) != name {
+		return nil, notFound
+	}
+	data, err := os.ReadFile(filepath.Join(d.cfg.Paths.RunDir, networkDirName, name+".xml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, virterror.New(virterror.InternalError, virterror.FromLXC, "read state of network '%s': %v", name, err)
+	}
+	net := &libvirtxml.Network{}
+	var st networkStatus
+	if xml.Unmarshal(data, &st) == nil && st.Network != nil {
+		net = st.Network
+	} else if err := net.Unmarshal(string(data)); err != nil {
+		return nil, virterror.New(virterror.InternalError, virterror.FromLXC, "parse state of network '%s': %v", name, err)
+	}
+	return net, nil
 }

@@ -55,6 +55,9 @@ type conn struct {
 type callback struct {
 	eventID int32
 	dom     *[16]byte // nil = every domain
+	// legacy callbacks (virConnectDomainEventRegister[Any]) get the old
+	// event messages, which carry no callback id.
+	legacy bool
 }
 
 type connKey struct{}
@@ -162,15 +165,16 @@ func (h *handlers) before(c *rpc.Call, p *rpc.Procedure) error {
 func (h *handlers) deliver(ev domain.Event) {
 	h.mu.Lock()
 	type target struct {
-		c  *rpc.Client
-		id int32
+		c      *rpc.Client
+		id     int32
+		legacy bool
 	}
 	var targets []target
 	for c, st := range h.conns {
 		st.mu.Lock()
 		for id, cb := range st.callbacks {
 			if cb.eventID == ev.ID && (cb.dom == nil || *cb.dom == ev.Dom.UUID) {
-				targets = append(targets, target{c, id})
+				targets = append(targets, target{c, id, cb.legacy})
 			}
 		}
 		st.mu.Unlock()
@@ -178,6 +182,9 @@ func (h *handlers) deliver(ev domain.Event) {
 	h.mu.Unlock()
 	for _, t := range targets {
 		proc, payload := encodeEvent(t.id, ev)
+		if t.legacy {
+			proc, payload = encodeLegacyEvent(ev)
+		}
 		if proc != 0 {
 			t.c.SendMessage(ProgramNumber, ProgramVersion, proc, payload)
 		}

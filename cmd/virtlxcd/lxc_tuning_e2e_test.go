@@ -430,3 +430,63 @@ func TestBlkiotune(t *testing.T) {
 	d.MustVirsh(t, "destroy", name)
 	d.MustVirsh(t, "undefine", name)
 }
+
+func TestAttachDetachUpdateDevice(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	name := "e2e-dev"
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "d.xml", daemontest.DomainXML(name, root, 32, "/bin/sh")))
+	inactive := func() string { return d.MustVirsh(t, "dumpxml", "--inactive", name) }
+	const mac = "52:54:00:aa:bb:01"
+	nic := daemontest.WriteFile(t, "nic.xml", `<interface type='bridge'><source bridge='e2edevbr0'/><mac address='`+mac+`'/></interface>`)
+	anon := daemontest.WriteFile(t, "anon.xml", `<interface type='bridge'><source bridge='e2edevbr1'/></interface>`)
+
+	d.MustVirsh(t, "attach-device", name, nic, "--config")
+	if x := inactive(); !strings.Contains(x, "<mac address='"+mac+"'/>") || !strings.Contains(x, "<source bridge='e2edevbr0'/>") {
+		t.Errorf("inactive XML after attach:\n%s", x)
+	}
+	// Without a MAC one is made up, as at define.
+	d.MustVirsh(t, "attach-device", name, anon, "--config")
+	if n := strings.Count(inactive(), "<mac address="); n != 2 {
+		t.Errorf("%d interfaces after the second attach", n)
+	}
+	// Two interfaces: a document without MAC matches both.
+	wantFail(t, d.Virsh("detach-device", name, anon, "--config"), "operation failed: multiple matching devices found")
+
+	upd := daemontest.WriteFile(t, "upd.xml", `<interface type='bridge'><source bridge='e2edevbr9'/><mac address='`+strings.ToUpper(mac)+`'/></interface>`)
+	d.MustVirsh(t, "update-device", name, upd, "--config")
+	if x := inactive(); !strings.Contains(x, "<source bridge='e2edevbr9'/>") || strings.Contains(x, "e2edevbr0") {
+		t.Errorf("inactive XML after update:\n%s", x)
+	}
+	d.MustVirsh(t, "detach-device", name, nic, "--config")
+	if x := inactive(); strings.Contains(x, mac) || strings.Count(x, "<interface") != 1 {
+		t.Errorf("inactive XML after detach:\n%s", x)
+	}
+	wantFail(t, d.Virsh("detach-device", name, nic, "--config"),
+		"device not found: no device found at address '(<null>)' matching MAC address '"+mac+"' and alias '(<null>)'")
+	// One left: the document without MAC finds it.
+	d.MustVirsh(t, "detach-device", name, anon, "--config")
+	if x := inactive(); strings.Contains(x, "<interface") {
+		t.Errorf("interface left:\n%s", x)
+	}
+
+	fs := daemontest.WriteFile(t, "fs.xml", `<filesystem type='mount'><source dir='/tmp'/><target dir='/mnt'/></filesystem>`)
+	wantFail(t, d.Virsh("attach-device", name, fs, "--config"), "unsupported configuration: persistent attach of device is not supported")
+	wantFail(t, d.Virsh("attach-device", name, daemontest.WriteFile(t, "foo.xml", "<foo/>"), "--config"), "unknown device type 'foo'")
+	wantFail(t, d.VirshRO("attach-device", name, nic, "--config"), "read only access prevents virDomainAttachDeviceFlags")
+	wantFail(t, d.Virsh("update-device", name, fs, "--config"), "unsupported configuration: persistent update of device is not supported")
+
+	// Running: no hotplug, but the persistent definition can change.
+	d.MustVirsh(t, "start", name)
+	wantFail(t, d.Virsh("attach-device", name, nic), "unsupported configuration: device type 'interface' cannot be attached")
+	wantFail(t, d.Virsh("update-device", name, upd, "--live"), "Operation not supported: Unable to modify live devices")
+	d.MustVirsh(t, "attach-device", name, nic, "--config")
+	if live := d.MustVirsh(t, "dumpxml", name); strings.Contains(live, mac) {
+		t.Errorf("--config attach reached the live definition:\n%s", live)
+	}
+	if !strings.Contains(inactive(), mac) {
+		t.Errorf("--config attach on a running domain lost")
+	}
+	d.MustVirsh(t, "destroy", name)
+	d.MustVirsh(t, "undefine", name)
+}

@@ -24,6 +24,9 @@ type Tuner interface {
 	// 0 only how many there are.
 	BlkioParameters(dom domain.Ref, nparams int, flags uint32) ([]typedparam.Param, int, error)
 	SetBlkioParameters(dom domain.Ref, params []typedparam.Param, flags uint32) error
+	AttachDevice(dom domain.Ref, xml string, flags uint32) error
+	DetachDevice(dom domain.Ref, xml string, flags uint32) error
+	UpdateDevice(dom domain.Ref, xml string, flags uint32) error
 }
 
 // tuner returns the driver's Tuner, or libvirt's "not supported" error for
@@ -221,4 +224,40 @@ func (h *handlers) domainSetBlkioParameters(c *rpc.Call) error {
 		return err
 	}
 	return t.SetBlkioParameters(d, params, flags)
+}
+
+// deviceCall decodes a domain, a device document and, when withFlags, a
+// flags word; the flagless calls affect the running domain, as libvirt's
+// virDomainAttachDevice and virDomainDetachDevice do.
+func (h *handlers) deviceCall(c *rpc.Call, withFlags bool, op func(Tuner) func(domain.Ref, string, uint32) error) error {
+	d := decodeDomain(c.Args)
+	xml := c.Args.String()
+	flags := uint32(domain.AffectLive)
+	if withFlags {
+		flags = c.Args.Uint32()
+	}
+	if err := c.Decoded(); err != nil {
+		return err
+	}
+	t, err := h.tuner(c)
+	if err != nil {
+		return err
+	}
+	return op(t)(d, xml, flags)
+}
+
+func attachOp(t Tuner) func(domain.Ref, string, uint32) error { return t.AttachDevice }
+func detachOp(t Tuner) func(domain.Ref, string, uint32) error { return t.DetachDevice }
+func updateOp(t Tuner) func(domain.Ref, string, uint32) error { return t.UpdateDevice }
+
+func (h *handlers) domainAttachDevice(c *rpc.Call) error { return h.deviceCall(c, false, attachOp) }
+func (h *handlers) domainAttachDeviceFlags(c *rpc.Call) error {
+	return h.deviceCall(c, true, attachOp)
+}
+func (h *handlers) domainDetachDevice(c *rpc.Call) error { return h.deviceCall(c, false, detachOp) }
+func (h *handlers) domainDetachDeviceFlags(c *rpc.Call) error {
+	return h.deviceCall(c, true, detachOp)
+}
+func (h *handlers) domainUpdateDeviceFlags(c *rpc.Call) error {
+	return h.deviceCall(c, true, updateOp)
 }

@@ -42,6 +42,7 @@ const (
 	OperationUnsupported Code = 84
 	NoServer             Code = 95
 	NoClient             Code = 96
+	DeviceMissing        Code = 99
 )
 
 // Error domains.
@@ -86,6 +87,7 @@ var templates = map[Code]string{
 	NoDomainMetadata:     "metadata not found",
 	OperationUnsupported: "Operation not supported",
 	NoServer:             "Server not found",
+	DeviceMissing:        "device not found",
 	NoClient:             "Client not found",
 }
 

@@ -220,7 +220,7 @@ func TestDomainStatistics(t *testing.T) {
 		}
 		sn.writeLeases(t, d, mac)
 		out = d.MustVirsh(t, "domifaddr", name, "--source", "lease")
-		if !regexp.MustCompile(vnet + `\s+` + mac + `\s+ipv4\s+` + regexp.QuoteMeta(sn.subnet+".10") + `/24`).MatchString(out) ||
+		if !regexp.MustCompile(vnet+`\s+`+mac+`\s+ipv4\s+`+regexp.QuoteMeta(sn.subnet+".10")+`/24`).MatchString(out) ||
 			strings.Contains(out, sn.subnet+".99") || strings.Contains(out, sn.subnet+".20") {
 			t.Errorf("domifaddr --source lease:\n%s", out)
 		}

@@ -33,19 +33,28 @@ func PresentCPUs() (present map[int]bool, size int, err error) {
 	return present, size, nil
 }
 
-// numaAvailable reports whether the kernel exposes NUMA nodes; without
-// them libvirt treats the host as one fake cell and reads the system-wide
-// pools.
-func numaAvailable() bool {
+// highestCell returns the highest NUMA node id, and false when the kernel
+// exposes no nodes: then libvirt treats the host as one fake cell 0 and
+// reads the system-wide pools.
+func highestCell() (int, bool) {
 	m, _ := filepath.Glob(filepath.Join(nodeSysDir, "node[0-9]*"))
-	return len(m) > 0
+	last := -1
+	for _, p := range m {
+		if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(p), "node")); err == nil {
+			last = max(last, n)
+		}
+	}
+	if last < 0 {
+		return 0, false
+	}
+	return last, true
 }
 
 // cellRange applies libvirt's rules for the cells a pages call covers: it
 // returns the first and last cell (-1 = the whole system).
 func cellRange(startCell int, cellCount uint32) (int, int, error) {
-	lastCell := int(numaNodes()) - 1
-	if !numaAvailable() && lastCell == 0 && startCell == 0 && cellCount == 1 {
+	lastCell, numa := highestCell()
+	if !numa && lastCell == 0 && startCell == 0 && cellCount == 1 {
 		startCell = -1
 	}
 	if startCell > lastCell {
@@ -196,7 +205,7 @@ func setPool(cell int, sizeKiB uint32, count uint64, add bool) error {
 	}
 	// The kernel allocates during the write and may fall short; the value
 	// read back is what it managed.
-	if err := os.WriteFile(path, []byte(strconv.FormatUint(count, 10)), 0); err != nil {
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(count, 10)+"\n"), 0); err != nil {
 		return virterror.New(virterror.SystemError, virterror.FromNone, "Unable to write to: %s: %v", path, unwrapPath(err))
 	}
 	got, err := readCount(path)
@@ -208,4 +217,3 @@ func setPool(cell int, sizeKiB uint32, count uint64, add bool) error {
 	}
 	return nil
 }
-

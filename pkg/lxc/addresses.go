@@ -211,4 +211,3 @@ func classfulPrefix(addr string) uint32 {
 	}
 	return 0
 }
-

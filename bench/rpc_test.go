@@ -29,11 +29,11 @@ func BenchmarkRPC(b *testing.B) {
 	}
 	for _, w := range rpcWorkloads {
 		rep.declare(w.key, w.label, "calls/s", ratioAtLeast(2))
-		for _, d := range pair {
-			b.Run(w.key+"/"+d.name, func(b *testing.B) {
-				w.run(b, d)
-				rep.set(w.key, d.name, perSecond(b))
-			})
+		for range rounds {
+			for _, d := range pair {
+				v := throughput(b, w.key+"/"+d.name, func(b *testing.B) { w.run(b, d) })
+				rep.best(w.key, d.name, v, true)
+			}
 		}
 	}
 	rep.declare("rss-after", "daemon RSS after the workloads", "MB", info)

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"errors"
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/virtlxcd/virtlxcd/internal/daemontest"
 	"github.com/virtlxcd/virtlxcd/pkg/lxc"
@@ -263,6 +266,14 @@ func TestMemtuneSchedinfoSetmaxmem(t *testing.T) {
 			t.Errorf("schedinfo lacks %s:\n%s", re, out)
 		}
 	}
+	// A running domain reports what its cgroup holds.
+	if err := os.WriteFile(fmt.Sprintf("/sys/fs/cgroup/cpu/machine/lxc-%d-%s.libvirt-lxc/cpu.shares", id, name), []byte("700"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := d.MustVirsh(t, "schedinfo", name); !regexp.MustCompile(`cpu_shares\s+: 700`).MatchString(out) {
+		t.Errorf("schedinfo does not read the cgroup:\n%s", out)
+	}
+	d.MustVirsh(t, "schedinfo", name, "--set", "cpu_shares=512")
 	wantFail(t, d.Virsh("schedinfo", name, "--set", "vcpu_period=10"), "invalid argument: cfs_period '10' must be in range (1000, 1000000)")
 	wantFail(t, d.Virsh("schedinfo", name, "--set", "vcpu_quota=5"), "invalid argument: cfs_quota '5' must be in range (1000, 17592186044415)")
 	wantFail(t, d.VirshRO("schedinfo", name, "--set", "cpu_shares=100"), "read only access prevents")
@@ -488,5 +499,85 @@ func TestAttachDetachUpdateDevice(t *testing.T) {
 		t.Errorf("--config attach on a running domain lost")
 	}
 	d.MustVirsh(t, "destroy", name)
+	d.MustVirsh(t, "undefine", name)
+}
+
+// TestTuningArgumentsGoLibvirt checks the argument rules that virsh
+// cannot send: typed parameter names and types, flags, metadata
+// arguments and signal numbers.
+func TestTuningArgumentsGoLibvirt(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	name := "e2e-args"
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "a.xml", daemontest.DomainXML(name, root, 32, "/bin/sh")))
+	l := dialGoLibvirt(t, d.RW)
+	dom, err := l.DomainLookupByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ull := func(f string, v uint64) libvirt.TypedParam {
+		return libvirt.TypedParam{Field: f, Value: *libvirt.NewTypedParamValueUllong(v)}
+	}
+	str := func(f, v string) libvirt.TypedParam {
+		return libvirt.TypedParam{Field: f, Value: *libvirt.NewTypedParamValueString(v)}
+	}
+	s := func(v string) libvirt.OptString { return libvirt.OptString{v} }
+	checks := []struct {
+		what string
+		err  error
+		code int32
+		msg  string
+	}{
+		{"unknown memory parameter", l.DomainSetMemoryParameters(dom, []libvirt.TypedParam{ull("min_guarantee", 1)}, 0),
+			74, "argument unsupported: parameter 'min_guarantee' not supported"},
+		{"memory parameter of the wrong type", l.DomainSetMemoryParameters(dom, []libvirt.TypedParam{str("hard_limit", "1")}, 0),
+			8, "invalid argument: invalid type 'string' for parameter 'hard_limit', expected 'ullong'"},
+		{"memory parameter twice", l.DomainSetMemoryParameters(dom, []libvirt.TypedParam{ull("hard_limit", 1), ull("hard_limit", 2)}, 0),
+			8, "invalid argument: parameter 'hard_limit' occurs multiple times"},
+		{"memory flags", l.DomainSetMemoryParameters(dom, nil, 1<<5),
+			8, "invalid argument: unsupported flags (0x20) in function lxcDomainSetMemoryParameters"},
+		{"scheduler quota type", l.DomainSetSchedulerParametersFlags(dom, []libvirt.TypedParam{ull("vcpu_quota", 1)}, 0),
+			8, "invalid argument: invalid type 'ullong' for parameter 'vcpu_quota', expected 'llong'"},
+		{"scheduler live on a stopped domain", l.DomainSetSchedulerParametersFlags(dom, nil, uint32(libvirt.DomainAffectLive)),
+			55, "Requested operation is not valid: domain is not running"},
+		{"blkio weight type", l.DomainSetBlkioParameters(dom, []libvirt.TypedParam{ull("weight", 1)}, 0),
+			8, "invalid argument: invalid type 'ullong' for parameter 'weight', expected 'uint'"},
+		{"metadata title with uri", l.DomainSetMetadata(dom, 1, s("t"), nil, s("http://x/"), 0),
+			8, "invalid argument: uri in virDomainSetMetadata must be NULL"},
+		{"metadata element without uri", l.DomainSetMetadata(dom, 2, s("<a/>"), s("k"), nil, 0),
+			8, "invalid argument: uri in virDomainSetMetadata must not be NULL"},
+		{"metadata element without key", l.DomainSetMetadata(dom, 2, s("<a/>"), nil, s("http://x/"), 0),
+			8, "invalid argument: key in virDomainSetMetadata must not be NULL"},
+		{"metadata title with newline", l.DomainSetMetadata(dom, 1, s("a\nb"), nil, nil, 0),
+			8, "invalid argument: metadata title can't contain newlines"},
+		{"metadata type", l.DomainSetMetadata(dom, 7, s("x"), nil, nil, 0),
+			8, "invalid argument: unknown metadata type '7'"},
+		{"signal number", l.DomainSendProcessSignal(dom, 1, 65, 0),
+			8, "invalid argument: signum value 65 is out of range"},
+		{"signal pid zero", l.DomainSendProcessSignal(dom, 0, 15, 0),
+			8, "invalid argument: pid_value in virDomainSendProcessSignal must not be zero"},
+		{"signal to a stopped domain", l.DomainSendProcessSignal(dom, 1, 15, 0),
+			55, "Requested operation is not valid: domain is not running"},
+		{"resume of a stopped domain", l.DomainResume(dom),
+			55, "Requested operation is not valid: domain is not running"},
+	}
+	_, err = l.DomainGetMetadata(dom, 1, nil, libvirt.DomainAffectLive|libvirt.DomainAffectConfig)
+	checks = append(checks, struct {
+		what string
+		err  error
+		code int32
+		msg  string
+	}{"metadata get with live and config", err, 8,
+		"invalid argument: Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive"})
+	for _, c := range checks {
+		var le libvirt.Error
+		if !errors.As(c.err, &le) || int32(le.Code) != c.code || le.Message != c.msg {
+			t.Errorf("%s: got %v, want code %d %q", c.what, c.err, c.code, c.msg)
+		}
+	}
+	// Nothing of the above reached the definition.
+	if x := d.MustVirsh(t, "dumpxml", "--inactive", name); strings.Contains(x, "<memtune>") || strings.Contains(x, "<title>") || strings.Contains(x, "<cputune>") {
+		t.Errorf("refused calls changed the definition:\n%s", x)
+	}
 	d.MustVirsh(t, "undefine", name)
 }

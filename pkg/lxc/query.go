@@ -392,6 +392,16 @@ func (d *Driver) MemoryParameters(ref domain.Ref, flags uint32) (hard, soft, swa
 	if err != nil {
 		return 0, 0, 0, virterror.New(virterror.OperationFailed, virterror.FromLXC, "cannot read memory limit of domain: %v", err)
 	}
+	// Soft and swap limits too come from the cgroup where it has them (a
+	// kernel without swap accounting has no memory+swap file).
+	for knob, dst := range map[cgroup.Knob]*uint64{cgroup.MemorySoft: &soft, cgroup.MemorySwap: &swap} {
+		if v, err := g.Get(knob); err == nil {
+			*dst = unlimitedKiB
+			if v >= 0 {
+				*dst = uint64(v) / 1024
+			}
+		}
+	}
 	return hard, soft, swap, nil
 }
 
@@ -401,6 +411,7 @@ func (d *Driver) SchedulerParameters(ref domain.Ref, flags uint32) (shares, peri
 	if err := checkFlags(flags, domain.AffectLive|domain.AffectConfig|typedParamStringOkay, "lxcDomainGetSchedulerParametersFlags"); err != nil {
 		return 0, 0, 0, err
 	}
+	var c container
 	err = d.view(ref, func(m *dom) error {
 		live, _, err := pickDef(m, flags&^typedParamStringOkay)
 		if err != nil {
@@ -422,7 +433,23 @@ func (d *Driver) SchedulerParameters(ref domain.Ref, flags uint32) (shares, peri
 				quota = ct.Quota.Value
 			}
 		}
+		if live {
+			c = m.cont
+		}
 		return nil
 	})
-	return shares, period, quota, err
+	if err != nil || c == nil {
+		return shares, period, quota, err
+	}
+	// A running domain answers from its cgroup, as libvirt does.
+	if !c.HasController("cpu") {
+		return 0, 0, 0, virterror.New(virterror.OperationInvalid, virterror.FromLXC, "cgroup CPU controller is not mounted")
+	}
+	vals := map[cgroup.Knob]int64{}
+	for _, k := range []cgroup.Knob{cgroup.CPUShares, cgroup.CPUPeriod, cgroup.CPUQuota} {
+		if vals[k], err = c.Tunable(k); err != nil {
+			return 0, 0, 0, cgroupError(err)
+		}
+	}
+	return uint64(vals[cgroup.CPUShares]), uint64(vals[cgroup.CPUPeriod]), vals[cgroup.CPUQuota], nil
 }

@@ -422,6 +422,11 @@ func TestNodeMemoryTuneAndPages(t *testing.T) {
 	if want := strings.TrimSpace(string(must(os.ReadFile(filepath.Join(huge, "free_hugepages"))))); !strings.Contains(out, "2048KiB: "+want) {
 		t.Errorf("freepages 2M: %q, kernel %s", out, want)
 	}
+	// --all takes the page sizes and cells from the capabilities.
+	all := d.MustVirsh(t, "freepages", "--all")
+	if want := strings.TrimSpace(string(must(os.ReadFile(filepath.Join(huge, "free_hugepages"))))); !strings.Contains(all, "Node 0:\n4KiB: ") || !strings.Contains(all, "\n2048KiB: "+want+"\n") {
+		t.Errorf("freepages --all:\n%s", all)
+	}
 	if r := d.Virsh("freepages", "--cellno", "64", "--pagesize", "4"); r.Code == 0 || !strings.Contains(r.Stderr, "start cell 64 out of range") {
 		t.Errorf("freepages on a missing cell: %v", r)
 	}

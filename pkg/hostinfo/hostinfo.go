@@ -266,17 +266,19 @@ func Capabilities(hostUUID, emulator string) (string, error) {
 		Host: libvirtxml.CapsHost{
 			UUID: hostUUID,
 			CPU: &libvirtxml.CapsHostCPU{
-				Arch:     arch,
-				Topology: &libvirtxml.CapsHostCPUTopology{Sockets: t.sockets, Dies: 1, Cores: t.cores, Threads: t.threads},
+				Arch:      arch,
+				Topology:  &libvirtxml.CapsHostCPUTopology{Sockets: t.sockets, Dies: 1, Cores: t.cores, Threads: t.threads},
+				PageSizes: capsPageSizes(),
 			},
 			PowerManagement: &libvirtxml.CapsHostPowerManagement{},
 			IOMMU:           &libvirtxml.CapsHostIOMMU{Support: "no"},
 			NUMA: &libvirtxml.CapsHostNUMATopology{Cells: &libvirtxml.CapsHostNUMACells{
 				Num: 1,
 				Cells: []libvirtxml.CapsHostNUMACell{{
-					ID:     0,
-					Memory: &libvirtxml.CapsHostNUMAMemory{Size: node.MemoryKiB, Unit: "KiB"},
-					CPUS:   &libvirtxml.CapsHostNUMACPUs{Num: uint(len(cpus)), CPUs: cpus},
+					ID:       0,
+					Memory:   &libvirtxml.CapsHostNUMAMemory{Size: node.MemoryKiB, Unit: "KiB"},
+					PageInfo: cellPageInfo(0),
+					CPUS:     &libvirtxml.CapsHostNUMACPUs{Num: uint(len(cpus)), CPUs: cpus},
 				}},
 			}},
 			SecModel: []libvirtxml.CapsHostSecModel{{Name: "none", DOI: "0"}},

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/virtlxcd/virtlxcd/pkg/virterror"
 )
@@ -216,4 +219,67 @@ func setPool(cell int, sizeKiB uint32, count uint64, add bool) error {
 		return virterror.New(virterror.OperationFailed, virterror.FromNone, "Unable to allocate %d pages. Allocated only %d", count, got)
 	}
 	return nil
+}
+
+// PageSizes lists the page sizes the host offers in KiB: the base page,
+// then each huge page size, smallest first.
+func PageSizes() []uint32 {
+	sizes := []uint32{systemPageKiB()}
+	m, _ := filepath.Glob(filepath.Join(systemHugeDir, "hugepages-*kB"))
+	var huge []uint32
+	for _, p := range m {
+		s := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "hugepages-"), "kB")
+		if v, err := strconv.ParseUint(s, 10, 32); err == nil {
+			huge = append(huge, uint32(v))
+		}
+	}
+	slices.Sort(huge)
+	return append(sizes, huge...)
+}
+
+// cellPageInfo is the <pages> of a capabilities NUMA cell: for each size,
+// the pages of the cell's pool; base pages are the memory the huge page
+// pools do not hold.
+func cellPageInfo(cell int) []libvirtxml.CapsHostNUMAPageInfo {
+	if _, numa := highestCell(); !numa {
+		cell = -1
+	}
+	sizes := PageSizes()
+	var hugeKiB uint64
+	var out []libvirtxml.CapsHostNUMAPageInfo
+	for _, size := range sizes[1:] {
+		path, err := hugePath(cell, size, "nr_hugepages")
+		if err != nil {
+			continue
+		}
+		n, err := readCount(path)
+		if err != nil {
+			continue
+		}
+		hugeKiB += n * uint64(size)
+		out = append(out, libvirtxml.CapsHostNUMAPageInfo{Size: int(size), Unit: "KiB", Count: n})
+	}
+	var totalKiB uint64
+	if cell == -1 {
+		totalKiB = meminfo("MemTotal")
+	} else if st, err := MemoryStats(cell); err == nil {
+		for _, s := range st {
+			if s.Field == "total" {
+				totalKiB = s.Value
+			}
+		}
+	}
+	base := libvirtxml.CapsHostNUMAPageInfo{Size: int(sizes[0]), Unit: "KiB"}
+	if totalKiB > hugeKiB {
+		base.Count = (totalKiB - hugeKiB) / uint64(sizes[0])
+	}
+	return append([]libvirtxml.CapsHostNUMAPageInfo{base}, out...)
+}
+
+func capsPageSizes() []libvirtxml.CapsHostCPUPageSize {
+	var out []libvirtxml.CapsHostCPUPageSize
+	for _, s := range PageSizes() {
+		out = append(out, libvirtxml.CapsHostCPUPageSize{Size: int(s), Unit: "KiB"})
+	}
+	return out
 }

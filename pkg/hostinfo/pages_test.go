@@ -103,3 +103,18 @@ func TestAllocPages(t *testing.T) {
 		t.Errorf("unknown size: %v", err)
 	}
 }
+
+func TestPageSizesAndCellPages(t *testing.T) {
+	fakePools(t, map[string][2]int{
+		"system/1048576": {0, 1}, "system/2048": {3, 5},
+		"node0/2048": {3, 5}, "node0/1048576": {0, 1},
+	})
+	base := uint32(os.Getpagesize() / 1024)
+	if got := fmt.Sprint(PageSizes()); got != fmt.Sprintf("[%d 2048 1048576]", base) {
+		t.Errorf("PageSizes = %s", got)
+	}
+	info := cellPageInfo(0)
+	if len(info) != 3 || info[0].Size != int(base) || info[1].Size != 2048 || info[1].Count != 5 || info[2].Size != 1048576 || info[2].Count != 1 {
+		t.Errorf("cell pages = %+v", info)
+	}
+}

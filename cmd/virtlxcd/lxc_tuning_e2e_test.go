@@ -489,7 +489,9 @@ func TestAttachDetachUpdateDevice(t *testing.T) {
 
 	// Running: no hotplug, but the persistent definition can change.
 	d.MustVirsh(t, "start", name)
-	wantFail(t, d.Virsh("attach-device", name, nic), "unsupported configuration: device type 'interface' cannot be attached")
+	// This guest shares the host network: nothing to plug into.
+	wantFail(t, d.Virsh("attach-device", name, nic), "Cannot attach an interface to a container that shares the host network")
+	wantFail(t, d.Virsh("attach-device", name, fs), "unsupported configuration: device type 'filesystem' cannot be attached")
 	wantFail(t, d.Virsh("update-device", name, upd, "--live"), "Operation not supported: Unable to modify live devices")
 	d.MustVirsh(t, "attach-device", name, nic, "--config")
 	if live := d.MustVirsh(t, "dumpxml", name); strings.Contains(live, mac) {
@@ -578,6 +580,80 @@ func TestTuningArgumentsGoLibvirt(t *testing.T) {
 	// Nothing of the above reached the definition.
 	if x := d.MustVirsh(t, "dumpxml", "--inactive", name); strings.Contains(x, "<memtune>") || strings.Contains(x, "<title>") || strings.Contains(x, "<cputune>") {
 		t.Errorf("refused calls changed the definition:\n%s", x)
+	}
+	d.MustVirsh(t, "undefine", name)
+}
+
+func TestInterfaceHotplug(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	name := "e2e-hotplug"
+	br := fmt.Sprintf("e2ehp%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "link", "add", br, "type", "bridge").CombinedOutput(); err != nil {
+		t.Fatalf("create bridge: %v %s", err, out)
+	}
+	defer exec.Command("ip", "link", "del", br).Run()
+	// A network namespace of its own, with no interface at start.
+	xml := strings.Replace(daemontest.DomainXML(name, root, 32, "/bin/sh"), "<devices>", "<features><privnet/></features>\n  <devices>", 1)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "h.xml", xml))
+	d.MustVirsh(t, "start", name)
+	defer d.Virsh("destroy", name)
+
+	const mac = "52:54:00:cc:dd:01"
+	nic := daemontest.WriteFile(t, "nic.xml", fmt.Sprintf(`<interface type='bridge'><source bridge='%s'/><mac address='%s'/><ip address='192.0.2.77' prefix='24'/></interface>`, br, mac))
+	d.MustVirsh(t, "attach-device", name, nic, "--live")
+	list := d.MustVirsh(t, "domiflist", name)
+	m := regexp.MustCompile(`(vnet\d+)\s+bridge\s+` + br + `\s+-\s+` + mac).FindStringSubmatch(list)
+	if m == nil {
+		t.Fatalf("domiflist after attach:\n%s", list)
+	}
+	host := m[1]
+	if out, _ := exec.Command("ip", "-o", "link", "show", host).Output(); !strings.Contains(string(out), "master "+br) {
+		t.Errorf("%s not on %s: %s", host, br, out)
+	}
+	l := dialGoLibvirt(t, d.RW)
+	out := consoleRun(t, l, name, "ip -o link; ip -o addr; echo hp-$((2+2))-done", "hp-4-done")
+	for _, want := range []string{"eth0", mac, "192.0.2.77/24"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inside the guest: no %q in\n%s", want, out)
+		}
+	}
+	// Live only: the persistent definition has no interface.
+	if x := d.MustVirsh(t, "dumpxml", "--inactive", name); strings.Contains(x, "<interface") {
+		t.Errorf("--live attach reached the persistent definition:\n%s", x)
+	}
+	// A second one gets the next free names.
+	nic2 := daemontest.WriteFile(t, "nic2.xml", fmt.Sprintf(`<interface type='bridge'><source bridge='%s'/></interface>`, br))
+	d.MustVirsh(t, "attach-device", name, nic2, "--live")
+	if live := d.MustVirsh(t, "dumpxml", name); !strings.Contains(live, "<alias name='net1'/>") || !strings.Contains(live, "<guest dev='eth1'/>") {
+		t.Errorf("second interface's names:\n%s", live)
+	}
+
+	d.MustVirsh(t, "detach-device", name, nic, "--live")
+	if err := exec.Command("ip", "link", "show", host).Run(); err == nil {
+		t.Errorf("veth %s left after detach", host)
+	}
+	if list := d.MustVirsh(t, "domiflist", name); strings.Contains(list, mac) {
+		t.Errorf("domiflist after detach:\n%s", list)
+	}
+	out = consoleRun(t, l, name, "ip -o link; echo hp2-$((2+3))-done", "hp2-5-done")
+	if strings.Contains(out, mac) || !strings.Contains(out, "eth1") {
+		t.Errorf("inside the guest after detach:\n%s", out)
+	}
+	wantFail(t, d.Virsh("detach-device", name, nic, "--live"), "device not found")
+	m = regexp.MustCompile(`(vnet\d+)\s+bridge\s+` + br).FindStringSubmatch(d.MustVirsh(t, "domiflist", name))
+	if m == nil {
+		t.Fatalf("second interface missing from domiflist")
+	}
+	d.MustVirsh(t, "destroy", name)
+	// The hotplugged veth dies with the container's namespace.
+	deadline := time.Now().Add(5 * time.Second)
+	for exec.Command("ip", "link", "show", m[1]).Run() == nil {
+		if time.Now().After(deadline) {
+			t.Errorf("hotplugged veth %s left after destroy", m[1])
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	d.MustVirsh(t, "undefine", name)
 }

@@ -327,38 +327,43 @@ func limits(s *Spec) cgroup.Limits {
 func veths(s *Spec) []netdev.Veth {
 	var out []netdev.Veth
 	for i, in := range s.Interfaces {
-		v := netdev.Veth{
-			Type:     in.Type,
-			Bridge:   in.Bridge,
-			HostName: in.HostDev,
-			Guest:    in.GuestDev,
-			MAC:      in.MAC,
-			Down:     in.LinkDown,
-		}
-		if v.Guest == "" {
-			v.Guest = "eth" + strconv.Itoa(i)
-		}
-		// For type ethernet, libvirt puts addresses that name a peer and
-		// the routes on the host end; everything else is the guest's.
-		for _, a := range in.IPs {
-			na := netdev.Addr{IP: a.Address, Prefix: a.Prefix, Peer: a.Peer}
-			if in.Type == "ethernet" && a.Peer != "" {
-				v.HostAddrs = append(v.HostAddrs, na)
-			} else {
-				v.GuestAddrs = append(v.GuestAddrs, na)
-			}
-		}
-		for _, r := range in.Routes {
-			nr := netdev.Route{Dest: r.Address, Prefix: r.Prefix, Gateway: r.Gateway}
-			if in.Type == "ethernet" {
-				v.HostRoutes = append(v.HostRoutes, nr)
-			} else {
-				v.GuestRoutes = append(v.GuestRoutes, nr)
-			}
-		}
-		out = append(out, v)
+		out = append(out, vethFor(i, in))
 	}
 	return out
+}
+
+// vethFor turns the i-th interface of a spec into the veth to create.
+func vethFor(i int, in Interface) netdev.Veth {
+	v := netdev.Veth{
+		Type:     in.Type,
+		Bridge:   in.Bridge,
+		HostName: in.HostDev,
+		Guest:    in.GuestDev,
+		MAC:      in.MAC,
+		Down:     in.LinkDown,
+	}
+	if v.Guest == "" {
+		v.Guest = "eth" + strconv.Itoa(i)
+	}
+	// For type ethernet, libvirt puts addresses that name a peer and
+	// the routes on the host end; everything else is the guest's.
+	for _, a := range in.IPs {
+		na := netdev.Addr{IP: a.Address, Prefix: a.Prefix, Peer: a.Peer}
+		if in.Type == "ethernet" && a.Peer != "" {
+			v.HostAddrs = append(v.HostAddrs, na)
+		} else {
+			v.GuestAddrs = append(v.GuestAddrs, na)
+		}
+	}
+	for _, r := range in.Routes {
+		nr := netdev.Route{Dest: r.Address, Prefix: r.Prefix, Gateway: r.Gateway}
+		if in.Type == "ethernet" {
+			v.HostRoutes = append(v.HostRoutes, nr)
+		} else {
+			v.GuestRoutes = append(v.GuestRoutes, nr)
+		}
+	}
+	return v
 }
 
 // ownNetwork says whether the container gets a network namespace; without

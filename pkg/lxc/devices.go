@@ -2,11 +2,14 @@ package lxc
 
 import (
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/virtlxcd/virtlxcd/pkg/controller"
 	"github.com/virtlxcd/virtlxcd/pkg/domain"
 	"github.com/virtlxcd/virtlxcd/pkg/domxml"
 	"github.com/virtlxcd/virtlxcd/pkg/virterror"
@@ -32,13 +35,14 @@ var deviceCalls = map[deviceAction]struct {
 }
 
 // AttachDevice adds a disk, interface or host device to the persistent
-// definition. Live hotplug is not offered.
+// definition, and plugs an interface into a running container.
 func (d *Driver) AttachDevice(ref domain.Ref, text string, flags uint32) error {
 	return d.changeDevice(ref, text, flags, attachDevice)
 }
 
 // DetachDevice removes a disk (by target), interface (by MAC, alias) or
-// host device (by source) from the persistent definition.
+// host device (by source) from the persistent definition, and unplugs an
+// interface from a running container.
 func (d *Driver) DetachDevice(ref domain.Ref, text string, flags uint32) error {
 	return d.changeDevice(ref, text, flags, detachDevice)
 }
@@ -140,10 +144,139 @@ func (d *Driver) changeDevice(ref domain.Ref, text string, flags uint32, act dev
 		}
 	}
 	if mod.c != nil {
-		// Containers get their devices at start; nothing is hotplugged.
-		return virterror.New(virterror.ConfigUnsupported, virterror.FromLXC, "device type '%s' cannot be %s", dev.kind, call.live)
+		// Of the devices libvirt hotplugs into containers, interfaces are
+		// offered; disks and host devices get to a container at start.
+		if dev.iface == nil {
+			return virterror.New(virterror.ConfigUnsupported, virterror.FromLXC, "device type '%s' cannot be %s", dev.kind, call.live)
+		}
+		var err error
+		if act == attachDevice {
+			err = d.attachInterfaceLive(mod, dev.iface)
+		} else {
+			err = d.detachInterfaceLive(mod, dev.iface)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if next == nil {
+		return nil
 	}
 	return d.updateConf(mod.m, func(def *libvirtxml.Domain) { *def = *next })
+}
+
+// attachInterfaceLive plugs an interface into the running container and
+// adds it to the live definition, with the names libvirt shows: the host
+// veth as target, a guest name and alias netN/ethN not taken yet.
+func (d *Driver) attachInterfaceLive(mod *modification, nic *libvirtxml.DomainInterface) error {
+	if nic.Source == nil || (nic.Source.Bridge == nil && nic.Source.Network == nil && nic.Source.Ethernet == nil) {
+		return virterror.New(virterror.ConfigUnsupported, virterror.FromLXC, "Network device type is not supported")
+	}
+	d.mu.RLock()
+	cand, err := domxml.Clone(mod.m.live)
+	d.mu.RUnlock()
+	if err != nil {
+		return virterror.From(err, virterror.FromLXC)
+	}
+	add := *nic
+	if add.MAC == nil || add.MAC.Address == "" {
+		add.MAC = &libvirtxml.DomainInterfaceMAC{Address: domxml.NewMAC()}
+	} else if hw, err := net.ParseMAC(add.MAC.Address); err != nil {
+		return virterror.New(virterror.XMLError, virterror.FromDomain, "unable to parse mac address '%s'", add.MAC.Address)
+	} else {
+		add.MAC = &libvirtxml.DomainInterfaceMAC{Address: hw.String()}
+	}
+	if cand.Devices == nil {
+		cand.Devices = &libvirtxml.DomainDeviceList{}
+	}
+	n := freeInterfaceNumber(cand.Devices.Interfaces)
+	if add.Guest == nil || add.Guest.Dev == "" {
+		add.Guest = &libvirtxml.DomainInterfaceGuest{Dev: fmt.Sprintf("eth%d", n)}
+	}
+	add.Alias = &libvirtxml.DomainAlias{Name: fmt.Sprintf("net%d", n)}
+	cand.Devices.Interfaces = append(cand.Devices.Interfaces, add)
+	spec, err := domxml.ToSpec(cand, d.networkBridge)
+	if err != nil {
+		return err
+	}
+	in := spec.Interfaces[len(spec.Interfaces)-1]
+	host, err := mod.c.AttachInterface(in)
+	if errors.Is(err, controller.ErrSharedNetwork) {
+		return virterror.New(virterror.OperationInvalid, virterror.FromLXC,
+			"Cannot attach an interface to a container that shares the host network")
+	}
+	if err != nil {
+		return virterror.New(virterror.OperationFailed, virterror.FromLXC, "Failed to attach interface: %v", err)
+	}
+	add.Target = &libvirtxml.DomainInterfaceTarget{Dev: host}
+	if add.Source.Network != nil {
+		src := *add.Source
+		netSrc := *src.Network
+		netSrc.Bridge = in.Bridge
+		src.Network = &netSrc
+		add.Source = &src
+	}
+	d.changeLive(mod, func(def *libvirtxml.Domain) {
+		if def.Devices == nil {
+			def.Devices = &libvirtxml.DomainDeviceList{}
+		}
+		def.Devices.Interfaces = append(def.Devices.Interfaces, add)
+	})
+	return nil
+}
+
+// freeInterfaceNumber is the smallest N that neither an alias netN nor a
+// guest name ethN uses.
+func freeInterfaceNumber(ifs []libvirtxml.DomainInterface) int {
+	used := map[int]bool{}
+	for _, nic := range ifs {
+		var k int
+		if nic.Alias != nil {
+			if _, err := fmt.Sscanf(nic.Alias.Name, "net%d", &k); err == nil {
+				used[k] = true
+			}
+		}
+		if nic.Guest != nil {
+			if _, err := fmt.Sscanf(nic.Guest.Dev, "eth%d", &k); err == nil {
+				used[k] = true
+			}
+		}
+	}
+	n := 0
+	for used[n] {
+		n++
+	}
+	return n
+}
+
+// detachInterfaceLive unplugs the interface matching nic from the running
+// container and drops it from the live definition.
+func (d *Driver) detachInterfaceLive(mod *modification, nic *libvirtxml.DomainInterface) error {
+	d.mu.RLock()
+	var ifs []libvirtxml.DomainInterface
+	if mod.m.live.Devices != nil {
+		ifs = mod.m.live.Devices.Interfaces
+	}
+	idx, err := findInterface(ifs, nic)
+	host := ""
+	if err == nil && ifs[idx].Target != nil {
+		host = ifs[idx].Target.Dev
+	}
+	d.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return virterror.New(virterror.InternalError, virterror.FromLXC, "interface has no host device name")
+	}
+	if err := mod.c.DetachInterface(host); err != nil {
+		return virterror.New(virterror.OperationFailed, virterror.FromLXC, "Failed to detach interface: %v", err)
+	}
+	d.changeLive(mod, func(def *libvirtxml.Domain) {
+		list := def.Devices.Interfaces
+		def.Devices.Interfaces = append(list[:idx:idx], list[idx+1:]...)
+	})
+	return nil
 }
 
 // applyDevice changes def as libvirt's LXC driver changes a persistent

@@ -48,6 +48,8 @@ type container interface {
 	SetBlkioWeight(w uint64) error
 	SetDeviceBlkio(k cgroup.BlkioKind, major, minor uint32, v uint64) error
 	DeviceBlkio(k cgroup.BlkioKind, major, minor uint32) (uint64, error)
+	AttachInterface(in controller.Interface) (hostName string, err error)
+	DetachInterface(hostName string) error
 	Close() error
 }
 

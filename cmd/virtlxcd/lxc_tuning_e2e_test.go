@@ -26,15 +26,20 @@ var _ remote.Tuner = (*lxc.Driver)(nil)
 
 // counterInit is an init that bumps a number in /counter twenty times a
 // second, so that the host sees whether the guest runs.
-var counterInit = []string{"-c", "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done"}
+// It appends, so that a freeze between truncation and write cannot leave
+// the file empty.
+var counterInit = []string{"-c", "i=0; while :; do i=$((i+1)); echo $i >> /counter; sleep 0.05; done"}
 
 // readCounter reads the guest's counter from the host side of its root.
 func readCounter(t *testing.T, root string) int {
 	t.Helper()
 	for i := 0; i < 50; i++ {
 		b, err := os.ReadFile(filepath.Join(root, "counter"))
-		if n, cerr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && cerr == nil {
-			return n
+		lines := strings.Fields(string(b))
+		if err == nil && len(lines) > 0 {
+			if n, err := strconv.Atoi(lines[len(lines)-1]); err == nil {
+				return n
+			}
 		}
 		time.Sleep(20 * time.Millisecond) // mid-write, or not started yet
 	}

@@ -594,6 +594,8 @@ func TestLegacyDomainEvents(t *testing.T) {
 	}
 
 	d.MustVirsh(t, "start", name)
+	// Containers outlive the daemon: a failing test must not leave one.
+	defer d.Virsh("destroy", name)
 	for _, c := range []*legacyClient{any, old} {
 		ev, err := c.next(10 * time.Second)
 		if err != nil || ev.proc != 107 || ev.dom != name || ev.event != 2 || ev.detail != 0 {

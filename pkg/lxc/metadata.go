@@ -176,7 +176,7 @@ func namespacedElement(text, key, uri string) (string, error) {
 		return "", virterror.New(virterror.InternalError, virterror.FromNone, "failed to validate prefix for a new XML namespace")
 	}
 	dec := xml.NewDecoder(strings.NewReader(text))
-	var out bytes.Buffer
+	var out elementWriter
 	depth, roots := 0, 0
 	for {
 		tok, err := dec.RawToken()
@@ -198,33 +198,26 @@ func namespacedElement(text, key, uri string) (string, error) {
 			if t.Name.Space == "" {
 				name = key + ":" + t.Name.Local
 			}
-			out.WriteString("<" + name)
+			attrs := t.Attr
 			if depth == 0 {
-				out.WriteString(` xmlns:` + key + `="`)
-				xml.EscapeText(&out, []byte(uri))
-				out.WriteString(`"`)
+				attrs = append([]xml.Attr{{Name: xml.Name{Space: "xmlns", Local: key}, Value: uri}}, attrs...)
 			}
-			for _, a := range t.Attr {
-				out.WriteString(" " + rawName(a.Name) + `="`)
-				xml.EscapeText(&out, []byte(a.Value))
-				out.WriteString(`"`)
-			}
-			out.WriteString(">")
+			out.start(name, attrs)
 			depth++
 		case xml.EndElement:
 			name := rawName(t.Name)
 			if t.Name.Space == "" {
 				name = key + ":" + t.Name.Local
 			}
-			out.WriteString("</" + name + ">")
+			out.end(name)
 			depth--
 		case xml.CharData:
 			if depth > 0 {
-				xml.EscapeText(&out, t)
+				out.text(t)
 			}
 		case xml.Comment:
 			if depth > 0 {
-				out.WriteString("<!--" + string(t) + "-->")
+				out.comment(t)
 			}
 		}
 	}
@@ -232,6 +225,54 @@ func namespacedElement(text, key, uri string) (string, error) {
 		return "", virterror.New(virterror.XMLError, virterror.FromNone, "(metadata_xml): Start tag expected, '<' not found")
 	}
 	return out.String(), nil
+}
+
+// elementWriter writes raw-named XML tokens; an element with no content
+// is closed as <name/>, as libxml2 writes it.
+type elementWriter struct {
+	bytes.Buffer
+	open bool // a start tag waits for its ">"
+}
+
+func (w *elementWriter) flush() {
+	if w.open {
+		w.WriteString(">")
+		w.open = false
+	}
+}
+
+func (w *elementWriter) start(name string, attrs []xml.Attr) {
+	w.flush()
+	w.WriteString("<" + name)
+	for _, a := range attrs {
+		w.WriteString(" " + rawName(a.Name) + `="`)
+		xml.EscapeText(w, []byte(a.Value))
+		w.WriteString(`"`)
+	}
+	w.open = true
+}
+
+func (w *elementWriter) end(name string) {
+	if w.open {
+		w.WriteString("/>")
+		w.open = false
+		return
+	}
+	w.WriteString("</" + name + ">")
+}
+
+// textEscaper leaves white space alone (xml.EscapeText would turn line
+// breaks of an indented document into character references).
+var textEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+func (w *elementWriter) text(b []byte) {
+	w.flush()
+	w.WriteString(textEscaper.Replace(string(b)))
+}
+
+func (w *elementWriter) comment(b []byte) {
+	w.flush()
+	w.WriteString("<!--" + string(b) + "-->")
 }
 
 func rawName(n xml.Name) string {
@@ -327,7 +368,7 @@ func extractElement(inner, uri string) (string, bool) {
 // of text and drops its declaration.
 func stripNamespace(text, uri string) string {
 	dec := xml.NewDecoder(strings.NewReader(text))
-	var out bytes.Buffer
+	var out elementWriter
 	prefix := ""
 	for {
 		tok, err := dec.RawToken()
@@ -343,22 +384,20 @@ func stripNamespace(text, uri string) string {
 					}
 				}
 			}
-			out.WriteString("<" + unprefixed(t.Name, prefix))
+			var attrs []xml.Attr
 			for _, a := range t.Attr {
 				if a.Name.Space == "xmlns" && a.Name.Local == prefix && a.Value == uri {
 					continue
 				}
-				out.WriteString(" " + rawName(a.Name) + `="`)
-				xml.EscapeText(&out, []byte(a.Value))
-				out.WriteString(`"`)
+				attrs = append(attrs, a)
 			}
-			out.WriteString(">")
+			out.start(unprefixed(t.Name, prefix), attrs)
 		case xml.EndElement:
-			out.WriteString("</" + unprefixed(t.Name, prefix) + ">")
+			out.end(unprefixed(t.Name, prefix))
 		case xml.CharData:
-			xml.EscapeText(&out, t)
+			out.text(t)
 		case xml.Comment:
-			out.WriteString("<!--" + string(t) + "-->")
+			out.comment(t)
 		}
 	}
 	return out.String()

@@ -216,17 +216,31 @@ func readCgroupMemLimit(t *testing.T, id int, name string) int64 {
 func TestShutdownRebootTransientAndAutostart(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{})
 	root := daemontest.BusyboxRoot(t)
-	// An init that honours SIGTERM (busybox sh alone ignores it).
-	xml := daemontest.WriteFile(t, "ct.xml", daemontest.DomainXML("e2e-sd", root, 32, "/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"))
+	// An init that powers off on SIGTERM and reboots on SIGHUP, as real
+	// inits do. (An init without handlers never sees either: the kernel
+	// drops them for a namespace's PID 1, and libvirt behaves the same.)
+	xml := daemontest.WriteFile(t, "ct.xml", daemontest.DomainXML("e2e-sd", root, 32, "/bin/sh", "-c", "trap 'exit 0' TERM; trap 'reboot -f' HUP; while :; do sleep 0.1; done"))
 	d.MustVirsh(t, "define", xml)
 	d.MustVirsh(t, "start", "e2e-sd")
 	d.MustVirsh(t, "shutdown", "e2e-sd")
 	waitState(t, d, "e2e-sd", "shut off")
 
-	// reboot: a new init runs, the domain stays up.
+	// reboot: the init reboots, the domain comes back with a new
+	// controller (a new id), as libvirt restarts it for on_reboot=restart.
 	d.MustVirsh(t, "start", "e2e-sd")
+	before := domID(t, d, "e2e-sd")
 	d.MustVirsh(t, "reboot", "e2e-sd")
-	time.Sleep(500 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := d.Virsh("domid", "e2e-sd")
+		if id, err := strconv.Atoi(strings.TrimSpace(r.Stdout)); err == nil && id != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("domain did not come back with a new id after reboot (was %d): %v", before, r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	waitState(t, d, "e2e-sd", "running")
 	d.MustVirsh(t, "destroy", "e2e-sd")
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/virtlxcd/virtlxcd/internal/daemontest"
 )
 
 // hostPaths are the host's libvirt locations; the tests must leave them
@@ -17,6 +19,7 @@ func TestMain(m *testing.M) {
 		before[p] = err == nil
 	}
 	code := m.Run()
+	daemontest.RemoveBinary()
 	for _, p := range hostPaths {
 		_, err := os.Lstat(p)
 		if now := err == nil; now != before[p] {

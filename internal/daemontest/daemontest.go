@@ -64,6 +64,14 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// RemoveBinary deletes the binary Binary built; call it from TestMain
+// after the tests ran.
+func RemoveBinary() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
 // RequireRoot skips a test that needs root.
 func RequireRoot(t testing.TB) {
 	t.Helper()

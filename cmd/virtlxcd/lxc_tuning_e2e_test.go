@@ -419,9 +419,25 @@ func TestBlkiotune(t *testing.T) {
 	wantFail(t, d.Virsh("blkiotune", name, "--device-write-bytes-sec", dev), "unable to parse blkio device 'device_write_bytes_sec'")
 	wantFail(t, d.VirshRO("blkiotune", name, "--weight", "200"), "read only access prevents virDomainSetBlkioParameters")
 
-	// Live: throttles reach the cgroup.
+	// The definition applies at start; without bfq the weight cannot be
+	// honoured and the start fails, as under libvirtd.
+	hasBFQ := false
+	if b, err := os.ReadFile("/sys/block/" + filepath.Base(dev) + "/queue/scheduler"); err == nil {
+		hasBFQ = strings.Contains(string(b), "bfq")
+	}
+	if !hasBFQ {
+		wantFail(t, d.Virsh("start", name), "blkio device weight is valid only for bfq or cfq scheduler")
+		d.MustVirsh(t, "blkiotune", name, "--weight", "0")
+		if x := d.MustVirsh(t, "dumpxml", "--inactive", name); strings.Contains(x, "<weight>") {
+			t.Errorf("weight 0 left in the definition:\n%s", x)
+		}
+	}
 	d.MustVirsh(t, "start", name)
 	id := domID(t, d, name)
+	if v := cgroupValue(t, "blkio", id, name, "blkio.throttle.read_iops_device"); v != majMin+" 100" {
+		t.Errorf("blkio.throttle.read_iops_device from the definition = %q", v)
+	}
+	// Live: throttles reach the cgroup.
 	d.MustVirsh(t, "blkiotune", name, "--live", "--device-write-bytes-sec", dev+",1048576")
 	if v := cgroupValue(t, "blkio", id, name, "blkio.throttle.write_bps_device"); v != majMin+" 1048576" {
 		t.Errorf("blkio.throttle.write_bps_device = %q", v)

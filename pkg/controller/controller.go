@@ -167,6 +167,9 @@ func (c *controller) setup() error {
 	if err != nil {
 		return err
 	}
+	if err := applyBlkio(c.cg, s); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.dirs.rootDir(s.Name), 0o755); err != nil {
 		return err
 	}

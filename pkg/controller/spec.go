@@ -41,6 +41,9 @@ type Spec struct {
 	CPUQuota         int64  `json:"cpu_quota,omitempty"`
 	PidsLimit        int64  `json:"pids_limit,omitempty"`
 	Partition        string `json:"partition,omitempty"` // cgroup partition, default "/machine"
+	// <blkiotune>: proportional weight and per-device settings.
+	BlkioWeight  uint64        `json:"blkio_weight,omitempty"`
+	BlkioDevices []BlkioDevice `json:"blkio_devices,omitempty"`
 
 	// Network. No interfaces and PrivNet false = share the host's netns.
 	PrivNet    bool        `json:"privnet,omitempty"`
@@ -99,4 +102,14 @@ type Route struct {
 	Address string `json:"address"`
 	Prefix  int    `json:"prefix"`
 	Gateway string `json:"gateway"`
+}
+
+// BlkioDevice is one <blkiotune><device>; zero leaves a setting alone.
+type BlkioDevice struct {
+	Path      string `json:"path"`
+	Weight    uint64 `json:"weight,omitempty"`
+	ReadIOPS  uint64 `json:"read_iops,omitempty"`
+	WriteIOPS uint64 `json:"write_iops,omitempty"`
+	ReadBPS   uint64 `json:"read_bps,omitempty"`
+	WriteBPS  uint64 `json:"write_bps,omitempty"`
 }

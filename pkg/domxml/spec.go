@@ -65,6 +65,16 @@ func ToSpec(d *libvirtxml.Domain, bridgeOf BridgeOf) (*controller.Spec, error) {
 			s.CPUQuota = ct.Quota.Value
 		}
 	}
+	if bt := d.BlockIOTune; bt != nil {
+		s.BlkioWeight = uint64(bt.Weight)
+		for _, dev := range bt.Device {
+			s.BlkioDevices = append(s.BlkioDevices, controller.BlkioDevice{
+				Path: dev.Path, Weight: uint64(dev.Weight),
+				ReadIOPS: uint64(dev.ReadIopsSec), WriteIOPS: uint64(dev.WriteIopsSec),
+				ReadBPS: uint64(dev.ReadBytesSec), WriteBPS: uint64(dev.WriteBytesSec),
+			})
+		}
+	}
 	if im := d.IDMap; im != nil {
 		for _, r := range im.UIDs {
 			s.UIDMap = append(s.UIDMap, controller.IDMap{Start: uint32(r.Start), Target: uint32(r.Target), Count: uint32(r.Count)})

@@ -46,6 +46,23 @@ type daemon struct {
 // are stated).
 func (d *daemon) rssMB() float64 { return float64(rssKiB(d.pid)) * 1024 / 1e6 }
 
+// cpu is the CPU time the daemon has used so far, user and system, all
+// threads (/proc/PID/stat counts in clock ticks of 10 ms).
+func (d *daemon) cpu() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; fields count from after it.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // startPair starts libvirtd and virtlxcd, in that order, each on a private
 // tree; both are stopped, with every domain they run, when b ends.
 func startPair(b *testing.B) []*daemon {
@@ -142,14 +159,32 @@ func startLibvirtd(b *testing.B) *daemon {
 	return d
 }
 
+// builtBinary is the virtlxcd that daemontest built for this process; it
+// is removed when the benchmarks end (see TestMain).
+var builtBinary string
+
 func startVirtlxcd(b *testing.B) *daemon {
 	b.Helper()
+	if builtBinary == "" {
+		builtBinary = daemontest.Binary(b)
+		emergencyDir(filepath.Dir(builtBinary))
+	}
 	v := daemontest.Start(b, daemontest.Options{})
 	d := &daemon{name: "virtlxcd", sock: v.RW, pid: v.Cmd.Process.Pid, logs: v.Output}
 	b.Cleanup(emergencyPID(d.pid))
 	b.Cleanup(emergencyDir(v.Prefix))
 	settle(b, d)
 	return d
+}
+
+// TestMain removes the binary daemontest built, which outlives the
+// benchmarks otherwise. Under plain `go test` nothing was built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBinary != "" {
+		os.RemoveAll(filepath.Dir(builtBinary))
+	}
+	os.Exit(code)
 }
 
 // settle waits until the daemon answers a full connection (drivers

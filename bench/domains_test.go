@@ -66,13 +66,16 @@ func BenchmarkDomains(b *testing.B) {
 	for _, n := range scaleSizes {
 		for _, d := range pair {
 			from := have[d.name]
-			t0 := time.Now()
+			t0, c0 := time.Now(), d.cpu()
 			populate(b, d, root, from, n)
 			rate := float64(n-from) / time.Since(t0).Seconds()
+			cpu := (d.cpu() - c0) / time.Duration(n-from)
 			have[d.name] = n
 			key := fmt.Sprintf("populate-%d", n)
 			rep.declare(key, fmt.Sprintf("define %d→%d, %d clients", from, n, populateClients), "defines/s", info)
 			rep.set(key, d.name, rate)
+			rep.declare(key+"-cpu", "  daemon CPU per define", "µs", info)
+			rep.set(key+"-cpu", d.name, us(cpu))
 		}
 		scaleWorkloads(b, rep, pair, conns, root, n)
 		key := fmt.Sprintf("rss-%d", n)
@@ -184,10 +187,16 @@ func scaleWorkloads(b *testing.B, rep *report, pair []*daemon, conns map[string]
 		if w.key == "list" {
 			rep.declare("listms-"+fmt.Sprint(n), fmt.Sprintf(w.label, n), "ms/list", listGoal)
 		}
+		if w.key != "define" { // its untimed undefines would count
+			rep.declareCost(key)
+		}
 		for range rounds {
 			for _, d := range pair {
-				v := throughput(b, fmt.Sprintf("%s/%d/%s", w.key, n, d.name), func(b *testing.B) { w.run(b, d, conns[d.name]) })
+				v, c := throughput(b, fmt.Sprintf("%s/%d/%s", w.key, n, d.name), d, func(b *testing.B) { w.run(b, d, conns[d.name]) })
 				rep.best(key, d.name, v, true)
+				if w.key != "define" {
+					rep.bestCost(key, d.name, c)
+				}
 				if w.key == "list" && v > 0 {
 					rep.best("listms-"+fmt.Sprint(n), d.name, 1000/v, false)
 				}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -142,16 +143,42 @@ func num(v float64, ok bool) string {
 // daemons taking turns; the table keeps each daemon's best round.
 const rounds = 2
 
+// cost is what one operation took besides wall time: CPU of the daemon
+// and of this process (the go-libvirt client), untimed parts included.
+type cost struct{ daemon, client time.Duration }
+
 // throughput runs a sub-benchmark and returns the operations per second
-// of its final run (the one with the largest b.N).
-func throughput(b *testing.B, name string, f func(b *testing.B)) float64 {
-	var v float64
+// of its final run (the one with the largest b.N) and the CPU per
+// operation in that run.
+func throughput(b *testing.B, name string, d *daemon, f func(b *testing.B)) (perSec float64, c cost) {
 	b.Run(name, func(b *testing.B) {
+		d0, c0 := d.cpu(), selfCPU()
 		f(b)
-		v = perSecond(b)
+		perSec = perSecond(b)
+		n := time.Duration(b.N)
+		c = cost{(d.cpu() - d0) / n, (selfCPU() - c0) / n}
 	})
-	return v
+	return perSec, c
 }
+
+// declareCost adds the two CPU rows that follow a throughput row.
+func (r *report) declareCost(key string) {
+	r.declare(key+"-cpu", "  daemon CPU per call", "µs", info)
+	r.declare(key+"-client", "  client CPU per call", "µs", info)
+}
+
+func (r *report) bestCost(key, who string, c cost) {
+	r.best(key+"-cpu", who, us(c.daemon), false)
+	r.best(key+"-client", who, us(c.client), false)
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 
 // perSecond is b's throughput so far: operations per second of timed work.
 func perSecond(b *testing.B) float64 {

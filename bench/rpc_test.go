@@ -29,10 +29,12 @@ func BenchmarkRPC(b *testing.B) {
 	}
 	for _, w := range rpcWorkloads {
 		rep.declare(w.key, w.label, "calls/s", ratioAtLeast(2))
+		rep.declareCost(w.key)
 		for range rounds {
 			for _, d := range pair {
-				v := throughput(b, w.key+"/"+d.name, func(b *testing.B) { w.run(b, d) })
+				v, c := throughput(b, w.key+"/"+d.name, d, func(b *testing.B) { w.run(b, d) })
 				rep.best(w.key, d.name, v, true)
+				rep.bestCost(w.key, d.name, c)
 			}
 		}
 	}

@@ -334,6 +334,38 @@ func consoleRoundTrip(t *testing.T, d *Driver, ref domain.Ref) {
 	}
 }
 
+// waitTrap waits until the init of a running domain handles signal sig.
+// The kernel drops a signal sent from outside to the init of a pid
+// namespace that has no handler for it, so signalling before the init's
+// shell ran its trap would lose the request.
+func waitTrap(t *testing.T, d *Driver, ref domain.Ref, sig int) {
+	t.Helper()
+	m, err := d.get(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.mu.RLock()
+	c := m.cont
+	d.mu.RUnlock()
+	if c == nil {
+		t.Fatal("domain is not running")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.InitPID()))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err == nil && mask&(1<<(sig-1)) != 0 {
+					return
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the init of %s never handled signal %d", ref.Name, sig)
+}
+
 func TestShutdownAndReboot(t *testing.T) {
 	needContainers(t)
 	d := containerDriver(t, testPaths(t))
@@ -351,6 +383,7 @@ func TestShutdownAndReboot(t *testing.T) {
 
 	// Reboot: the init reboots on SIGHUP; on_reboot restart brings it back
 	// with a new controller and a REBOOT event.
+	waitTrap(t, d, ref, 1)
 	if err := d.Reboot(ref, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +397,7 @@ func TestShutdownAndReboot(t *testing.T) {
 	}
 
 	wantErr(t, d.Shutdown(now, domain.ShutdownInitctl), 84, 17, "Operation not supported: Container does not provide an initctl pipe")
+	waitTrap(t, d, now, 15)
 	if err := d.Shutdown(now, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func (r *report) print(w io.Writer) {
 	defer r.mu.Unlock()
 	fmt.Fprintf(w, "\n### %s\n\n", r.title)
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fmt.Fprintf(w, "load average at the end: %s\n", strings.Join(strings.Fields(string(load))[:3], " "))
+		fmt.Fprintf(w, "load average at the end: %s\n\n", strings.Join(strings.Fields(string(load))[:3], " "))
 	}
 	fmt.Fprintln(w, "| workload | unit | libvirtd | virtlxcd | ours/libvirtd | target | met |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---|")

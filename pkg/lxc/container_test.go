@@ -520,6 +520,7 @@ func TestDaemonRestart(t *testing.T) {
 		t.Errorf("hostname after restart %q %v", host, err)
 	}
 	rec, cancel := record(d2)
+	waitTrap(t, d2, got, 15)
 	if err := d2.Shutdown(got, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -531,6 +532,7 @@ func TestDaemonRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid = initPID(t, d2, got)
+	waitTrap(t, d2, got, 15)
 	d2.Close()
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -614,6 +616,9 @@ func TestRebootWhileDown(t *testing.T) {
 		refs = append(refs, ref)
 	}
 	pids := []int{initPID(t, d, refs[0]), initPID(t, d, refs[1])}
+	for _, ref := range refs {
+		waitTrap(t, d, ref, 1)
+	}
 	d.Close()
 	for i, pid := range pids {
 		// The init's HUP trap runs reboot -f, as a guest rebooting itself.
@@ -702,6 +707,7 @@ func TestGracefulDestroy(t *testing.T) {
 	if ref, err = d.Create(ref, 0); err != nil {
 		t.Fatal(err)
 	}
+	waitTrap(t, d, ref, 15)
 	if err := d.Destroy(ref, domain.DestroyGraceful); err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,13 @@ var initVariants = []struct {
 	{"plain", "start, back to back", "destroy, init ignores SIGTERM",
 		`while :; do sleep 0.1; done`, 0},
 	{"trap", "start after 100 ms idle", "destroy, init exits on SIGTERM",
-		`trap 'exit 0' TERM; while :; do sleep 0.1; done`, 100 * time.Millisecond},
+		`trap 'echo >>` + termLog + `; exit 0' TERM; while :; do sleep 0.1; done`, 100 * time.Millisecond},
 }
+
+// termLog, in the guest's root, gets a line each time the trapping init
+// handles SIGTERM: libvirt's destroy sends SIGTERM first and SIGKILL only
+// after a grace period, and the table shows whether ours does the same.
+const termLog = "/sigterm.log"
 
 // scaleSizes are the numbers of defined domains of issue 3.
 var scaleSizes = []int{200, 10000}
@@ -53,8 +58,17 @@ func BenchmarkDomains(b *testing.B) {
 	for _, v := range initVariants {
 		rep.declare("start-"+v.key, v.startLabel+" (median)", "ms", oursAtMost(10))
 		rep.declare("destroy-"+v.key, v.destroyLabel+" (median)", "ms", oursAtMost(10))
+		if strings.Contains(v.script, termLog) {
+			rep.declare("sigterm", "  destroys whose init ran its SIGTERM trap", "%", sameAsLibvirtd)
+		}
 		for _, d := range pair {
-			benchStartDestroy(b, rep, d, conns[d.name], v.key, domainXML(runTag+"-"+v.key, root, v.script), v.pause)
+			log := filepath.Join(root, termLog)
+			os.Remove(log)
+			n := benchStartDestroy(b, rep, d, conns[d.name], v.key, domainXML(runTag+"-"+v.key, root, v.script), v.pause)
+			if strings.Contains(v.script, termLog) && n > 0 {
+				data, _ := os.ReadFile(log)
+				rep.set("sigterm", d.name, 100*float64(strings.Count(string(data), "\n"))/float64(n))
+			}
 		}
 	}
 	rep.declare("rss-idle", "daemon RSS, no domains defined", "MB", info)
@@ -93,7 +107,9 @@ func BenchmarkDomains(b *testing.B) {
 // benchStartDestroy defines one domain and times DomainCreateWithFlags and
 // DomainDestroy over b.N start/destroy cycles (each timed from the client,
 // round trip included).
-func benchStartDestroy(b *testing.B, rep *report, d *daemon, l *libvirt.Libvirt, key, xml string, pause time.Duration) {
+//
+// It returns the number of destroys done.
+func benchStartDestroy(b *testing.B, rep *report, d *daemon, l *libvirt.Libvirt, key, xml string, pause time.Duration) int {
 	dom, err := l.DomainDefineXML(xml)
 	if err != nil {
 		b.Fatalf("%s: define: %v", d.name, err)
@@ -135,6 +151,7 @@ func benchStartDestroy(b *testing.B, rep *report, d *daemon, l *libvirt.Libvirt,
 	rep.set("start-"+key, d.name, ms(median(starts)))
 	rep.set("destroy-"+key, d.name, ms(median(destroys)))
 	rep.set("ctl-rss", d.name, float64(medianInt(ctlRSS))*1024/1e6)
+	return len(destroys)
 }
 
 // scaleWorkloads runs define, list and lookup with n domains defined, each

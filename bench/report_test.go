@@ -38,6 +38,9 @@ func both(a, b goal) goal {
 	return goal{a.text + ", " + b.text, func(lv, ours float64) bool { return a.met(lv, ours) && b.met(lv, ours) }}
 }
 
+// sameAsLibvirtd wants the same value on both (behaviour rows).
+var sameAsLibvirtd = goal{"same as libvirtd", func(lv, ours float64) bool { return lv == ours }}
+
 var info = goal{}
 
 // row is one workload in the side-by-side table.

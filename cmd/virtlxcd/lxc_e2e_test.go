@@ -222,6 +222,7 @@ func TestShutdownRebootTransientAndAutostart(t *testing.T) {
 	xml := daemontest.WriteFile(t, "ct.xml", daemontest.DomainXML("e2e-sd", root, 32, "/bin/sh", "-c", "trap 'exit 0' TERM; trap 'reboot -f' HUP; while :; do sleep 0.1; done"))
 	d.MustVirsh(t, "define", xml)
 	d.MustVirsh(t, "start", "e2e-sd")
+	waitTraps(t, d, "e2e-sd")
 	d.MustVirsh(t, "shutdown", "e2e-sd")
 	waitState(t, d, "e2e-sd", "shut off")
 
@@ -229,6 +230,7 @@ func TestShutdownRebootTransientAndAutostart(t *testing.T) {
 	// controller (a new id), as libvirt restarts it for on_reboot=restart.
 	d.MustVirsh(t, "start", "e2e-sd")
 	before := domID(t, d, "e2e-sd")
+	waitTraps(t, d, "e2e-sd")
 	d.MustVirsh(t, "reboot", "e2e-sd")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -277,6 +279,37 @@ func TestShutdownRebootTransientAndAutostart(t *testing.T) {
 	}
 	d2.MustVirsh(t, "destroy", "e2e-sd")
 	d2.MustVirsh(t, "undefine", "e2e-sd")
+}
+
+// waitTraps waits until the init of a running domain (the controller's
+// child) has handlers for SIGTERM and SIGHUP: the kernel drops those
+// signals for a namespace's PID 1 until then.
+func waitTraps(t *testing.T, d *daemontest.Daemon, name string) {
+	t.Helper()
+	ctrl := domID(t, d, name)
+	const want = 1<<(15-1) | 1<<(1-1)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		// Any of the controller's threads may have forked the init.
+		var kids []string
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", ctrl))
+		for _, f := range tasks {
+			b, _ := os.ReadFile(f)
+			kids = append(kids, strings.Fields(string(b))...)
+		}
+		for _, k := range kids {
+			st, _ := os.ReadFile("/proc/" + k + "/status")
+			for _, line := range strings.Split(string(st), "\n") {
+				if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+					if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&want == want {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("init of %s never set its signal handlers", name)
 }
 
 func waitState(t *testing.T, d *daemontest.Daemon, name, want string) {

@@ -223,7 +223,7 @@ func (c *Client) SendMessage(prog, vers uint32, proc int32, payload []byte) bool
 }
 
 func (c *Client) writer() {
-	w := bufio.NewWriterSize(c.conn, 64*1024)
+	w := bufio.NewWriterSize(c.conn, 16*1024)
 	for {
 		var pkt outPacket
 		select {
@@ -292,7 +292,7 @@ func (c *Client) write(w *bufio.Writer, pkt outPacket) bool {
 
 func (c *Client) reader() {
 	defer c.Close()
-	r := bufio.NewReaderSize(c.conn, 64*1024)
+	r := bufio.NewReaderSize(c.conn, 16*1024)
 	var lenWord [LenWordSize]byte
 	for {
 		if _, err := io.ReadFull(r, lenWord[:]); err != nil {

@@ -212,7 +212,10 @@ func scaleWorkloads(b *testing.B, rep *report, pair []*daemon, conns map[string]
 		}
 		for range rounds {
 			for _, d := range pair {
-				v, c := throughput(b, fmt.Sprintf("%s/%d/%s", w.key, n, d.name), d, func(b *testing.B) { w.run(b, d, conns[d.name]) })
+				v, c, ran := throughput(b, fmt.Sprintf("%s/%d/%s", w.key, n, d.name), d, func(b *testing.B) { w.run(b, d, conns[d.name]) })
+				if !ran {
+					continue
+				}
 				rep.best(key, d.name, v, true)
 				if w.key != "define" {
 					rep.bestCost(key, d.name, c)

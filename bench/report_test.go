@@ -152,16 +152,17 @@ type cost struct{ daemon, client time.Duration }
 
 // throughput runs a sub-benchmark and returns the operations per second
 // of its final run (the one with the largest b.N) and the CPU per
-// operation in that run.
-func throughput(b *testing.B, name string, d *daemon, f func(b *testing.B)) (perSec float64, c cost) {
+// operation in that run; ran is false when -bench filtered it out.
+func throughput(b *testing.B, name string, d *daemon, f func(b *testing.B)) (perSec float64, c cost, ran bool) {
 	b.Run(name, func(b *testing.B) {
 		d0, c0 := d.cpu(), selfCPU()
 		f(b)
 		perSec = perSecond(b)
 		n := time.Duration(b.N)
 		c = cost{(d.cpu() - d0) / n, (selfCPU() - c0) / n}
+		ran = true
 	})
-	return perSec, c
+	return perSec, c, ran
 }
 
 // declareCost adds the two CPU rows that follow a throughput row.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,12 +283,18 @@ func TestShutdownRebootTransientAndAutostart(t *testing.T) {
 }
 
 // waitTraps waits until the init of a running domain (the controller's
-// child) has handlers for SIGTERM and SIGHUP: the kernel drops those
-// signals for a namespace's PID 1 until then.
-func waitTraps(t *testing.T, d *daemontest.Daemon, name string) {
+// child) has handlers for the given signals (default SIGTERM and SIGHUP):
+// the kernel drops those signals for a namespace's PID 1 until then.
+func waitTraps(t *testing.T, d *daemontest.Daemon, name string, sigs ...syscall.Signal) {
 	t.Helper()
 	ctrl := domID(t, d, name)
-	const want = 1<<(15-1) | 1<<(1-1)
+	if len(sigs) == 0 {
+		sigs = []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP}
+	}
+	var want uint64
+	for _, s := range sigs {
+		want |= 1 << (s - 1)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		// Any of the controller's threads may have forked the init.
@@ -617,4 +624,34 @@ func TestAutodestroy(t *testing.T) {
 		t.Errorf("plain start: %q", s)
 	}
 	d.MustVirsh(t, "destroy", "e2e-auto")
+}
+
+// destroy keeps libvirt's semantics (SIGTERM first, SIGKILL later) and is
+// still fast: an init that handles SIGTERM runs its handler, one that
+// cannot receive it is killed without waiting out a grace period.
+func TestDestroySemantics(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	marker := filepath.Join(root, "tmp", "got-term")
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "trap.xml", daemontest.DomainXML("e2e-trap", root, 32, "/bin/sh", "-c", "trap 'echo bye > /tmp/got-term; exit 0' TERM; while :; do sleep 0.1; done")))
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "deaf.xml", daemontest.DomainXML("e2e-deaf", root, 32, "/bin/sh", "-c", "while :; do sleep 0.1; done")))
+
+	d.MustVirsh(t, "start", "e2e-trap")
+	waitTraps(t, d, "e2e-trap", syscall.SIGTERM)
+	start := time.Now()
+	d.MustVirsh(t, "destroy", "e2e-trap")
+	trapTook := time.Since(start)
+	if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "bye" {
+		t.Errorf("the init's SIGTERM handler did not run before the kill: %q %v", b, err)
+	}
+
+	d.MustVirsh(t, "start", "e2e-deaf")
+	start = time.Now()
+	d.MustVirsh(t, "destroy", "e2e-deaf")
+	deafTook := time.Since(start)
+	t.Logf("virsh destroy: %v with a SIGTERM handler, %v without", trapTook, deafTook)
+	if deafTook > time.Second {
+		t.Errorf("destroy of an init without a SIGTERM handler took %v (waited out the grace period)", deafTook)
+	}
+	waitState(t, d, "e2e-deaf", "shut off")
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -566,22 +567,79 @@ func (c *controller) do(req request) error {
 		return c.powerRequest('6', syscall.SIGHUP, req)
 	case opDestroy:
 		c.reqKill.Store(1)
-		// SIGKILL to the init of a pid namespace kills every process in it.
-		if err := c.init.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return err
-		}
-		// A v1 freezer holds the kill of a paused container until it is
-		// thawed (the cgroup2 freezer lets it through).
-		if frozen, _ := c.cg.Frozen(); frozen {
-			_ = c.cg.Thaw()
-		}
-		return nil
+		return c.killPainfully()
 	case opTerminate:
 		c.reqKill.Store(1)
 		return c.cg.Signal(syscall.SIGTERM)
 	default:
 		return fmt.Errorf("unsupported request %q (controller protocol %d)", req.Op, protocolVersion)
 	}
+}
+
+// Destroy keeps libvirt's semantics (SIGTERM, a grace period, then
+// SIGKILL) without its fixed 200 ms polls: the wait ends as soon as the
+// container is empty or no process left can still act on SIGTERM.
+const destroyGrace = 1600 * time.Millisecond
+
+// killPainfully ends every process of the container.
+func (c *controller) killPainfully() error {
+	// A frozen task cannot run its handler; libvirt thaws first as well.
+	if frozen, _ := c.cg.Frozen(); frozen {
+		_ = c.cg.Thaw()
+	}
+	_ = c.cg.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(destroyGrace)
+	for wait := time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 20*time.Millisecond) {
+		if !c.mayStillExit() {
+			break
+		}
+		time.Sleep(wait)
+	}
+	// SIGKILL to the init of a pid namespace kills every process in it;
+	// the cgroup kill catches anything that joined from outside.
+	if err := c.init.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	_ = c.cg.Kill()
+	return nil
+}
+
+// mayStillExit reports whether some process of the container has a
+// SIGTERM handler and is still alive, i.e. whether waiting can help. A
+// process without one either died of the SIGTERM already or, as the init
+// of a pid namespace, never receives it.
+func (c *controller) mayStillExit() bool {
+	pids, err := c.cg.Pids()
+	if err != nil {
+		return false
+	}
+	for _, pid := range pids {
+		if catchesTerm(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+// catchesTerm reads /proc/PID/status: alive (not a zombie) with SIGTERM
+// among the caught signals.
+func catchesTerm(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	const term = 1 << (syscall.SIGTERM - 1)
+	zombie, caught := false, false
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "State:"); ok {
+			zombie = strings.Contains(v, "Z")
+		}
+		if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			caught = err == nil && mask&term != 0
+		}
+	}
+	return caught && !zombie
 }
 
 // powerRequest asks the init to change runlevel through /dev/initctl when

@@ -53,6 +53,11 @@ type Client struct {
 	auth          int
 	authenticated atomic.Bool
 	out           chan outPacket
+	// wmu serialises writes to the socket. pending counts packets handed
+	// to the writer and not yet flushed; while it is zero a reply may be
+	// written directly, saving two goroutine hand-offs per call.
+	wmu     sync.Mutex
+	pending atomic.Int64
 	done          chan struct{}
 	closing       sync.Once
 	inflight      chan struct{}
@@ -196,11 +201,13 @@ func (c *Client) queue(pkt []byte, wait bool) bool {
 }
 
 func (c *Client) enqueue(pkt outPacket, wait bool) bool {
+	c.pending.Add(1)
 	if wait {
 		select {
 		case c.out <- pkt:
 			return true
 		case <-c.done:
+			c.pending.Add(-1)
 			return false
 		}
 	}
@@ -208,12 +215,34 @@ func (c *Client) enqueue(pkt outPacket, wait bool) bool {
 	case c.out <- pkt:
 		return true
 	case <-c.done:
+		c.pending.Add(-1)
 		return false
 	default:
+		c.pending.Add(-1)
 		c.log.Warn("client does not read its messages; closing")
 		c.Close()
 		return false
 	}
+}
+
+// reply sends a call's answer: straight onto the socket when nothing else
+// is waiting to be written (the common case of one call at a time), else
+// through the writer so that order is kept.
+func (c *Client) reply(pkt outPacket) bool {
+	if len(pkt.files) == 0 && !pkt.closeAfter {
+		c.wmu.Lock()
+		if c.pending.Load() == 0 {
+			_, err := c.conn.Write(pkt.data)
+			c.wmu.Unlock()
+			if err != nil {
+				c.Close()
+				return false
+			}
+			return true
+		}
+		c.wmu.Unlock()
+	}
+	return c.enqueue(pkt, true)
 }
 
 // SendMessage sends an asynchronous MESSAGE (an event) to the client.
@@ -231,9 +260,13 @@ func (c *Client) writer() {
 		case <-c.done:
 			return
 		}
+		c.wmu.Lock()
+		n := int64(0)
+		ok := true
 		for {
-			if !c.write(w, pkt) {
-				return
+			n++
+			if ok = c.write(w, pkt); !ok {
+				break
 			}
 			// Coalesce whatever is already waiting into one write.
 			select {
@@ -243,8 +276,13 @@ func (c *Client) writer() {
 			}
 			break
 		}
-		if err := w.Flush(); err != nil {
+		if ok && w.Flush() != nil {
+			ok = false
 			c.Close()
+		}
+		c.pending.Add(-n)
+		c.wmu.Unlock()
+		if !ok {
 			return
 		}
 	}
@@ -358,6 +396,13 @@ func (c *Client) handle(h Header, payload []byte) bool {
 		return false
 	}
 	call := &Call{Client: c, Header: h, Proc: proc, Args: xdr.NewDecoder(payload), Ret: xdr.NewEncoder(nil)}
+	if proc.Priority && !proc.Write {
+		// libvirt's high-priority read-only calls never wait on a guest
+		// (lookups, lists, connection facts): answering them here spares
+		// the hand-off to a worker and back.
+		c.serve(prog, call)
+		return true
+	}
 	c.server.pool.Submit(func() { c.serve(prog, call) }, proc.Priority)
 	return true
 }
@@ -391,7 +436,7 @@ func (c *Client) serve(prog *Program, call *Call) {
 		}
 		call.replyFiles = nil
 	}
-	if !c.enqueue(outPacket{data: pkt, files: call.replyFiles}, true) {
+	if !c.reply(outPacket{data: pkt, files: call.replyFiles}) {
 		for _, f := range call.replyFiles {
 			f.Close()
 		}

@@ -35,7 +35,7 @@ const (
 
 // outQueue bounds the packets waiting for one client. A client that lets
 // it fill with events is too slow to keep and is dropped.
-const outQueue = 512
+const outQueue = 128
 
 // Client is one connection to a server.
 type Client struct {
@@ -95,7 +95,7 @@ func newClient(s *Server, conn net.Conn, id uint64, readonly bool, maxRequests i
 	}
 	c.readonly.Store(readonly)
 	c.Cred = peerCred(conn)
-	c.log = s.log.With("client", id)
+	c.log = s.log
 	c.lastRx.Store(time.Now().UnixNano())
 	return c
 }
@@ -219,7 +219,7 @@ func (c *Client) enqueue(pkt outPacket, wait bool) bool {
 		return false
 	default:
 		c.pending.Add(-1)
-		c.log.Warn("client does not read its messages; closing")
+		c.log.Warn("client does not read its messages; closing", "client", c.ID)
 		c.Close()
 		return false
 	}
@@ -335,18 +335,18 @@ func (c *Client) reader() {
 	for {
 		if _, err := io.ReadFull(r, lenWord[:]); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				c.log.Debug("read failed", "err", err)
+				c.log.Debug("read failed", "client", c.ID, "err", err)
 			}
 			return
 		}
 		n := binary.BigEndian.Uint32(lenWord[:])
 		if n < MinPacket || n > MaxPacket {
-			c.log.Warn("packet length out of range; closing", "length", n)
+			c.log.Warn("packet length out of range; closing", "client", c.ID, "length", n)
 			return
 		}
 		pkt := make([]byte, n-LenWordSize)
 		if _, err := io.ReadFull(r, pkt); err != nil {
-			c.log.Debug("truncated packet; closing", "err", err)
+			c.log.Debug("truncated packet; closing", "client", c.ID, "err", err)
 			return
 		}
 		c.lastRx.Store(time.Now().UnixNano())
@@ -414,7 +414,7 @@ func (c *Client) serve(prog *Program, call *Call) {
 	var pkt []byte
 	if err != nil {
 		ve := virterror.From(err, prog.Domain)
-		c.log.Debug("call failed", "proc", call.Proc.Name, "code", ve.Code, "err", ve.Message)
+		c.log.Debug("call failed", "client", c.ID, "proc", call.Proc.Name, "code", ve.Code, "err", ve.Message)
 		pkt = ErrorPacket(h, ve)
 	} else {
 		h.Type = TypeReply
@@ -454,7 +454,7 @@ func (c *Client) serve(prog *Program, call *Call) {
 func (c *Client) run(prog *Program, call *Call) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.log.Error("handler panic", "proc", call.Proc.Name, "panic", r)
+			c.log.Error("handler panic", "client", c.ID, "proc", call.Proc.Name, "panic", r)
 			err = virterror.New(virterror.InternalError, prog.Domain, "%s failed unexpectedly", call.Proc.API)
 		}
 	}()
@@ -491,7 +491,7 @@ func (c *Client) StartKeepalive() {
 				continue
 			}
 			if misses >= count {
-				c.log.Info("connection closed due to keepalive timeout")
+				c.log.Info("connection closed due to keepalive timeout", "client", c.ID)
 				c.Close()
 				return
 			}

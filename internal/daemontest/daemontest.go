@@ -51,9 +51,17 @@ func Binary(t testing.TB) string {
 		// Other users must reach the binary (the non-root test runs it).
 		os.Chmod(dir, 0o755)
 		binPath = filepath.Join(dir, "virtlxcd")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/virtlxcd")
+		args := []string{"build", "-o", binPath}
+		env := append(os.Environ(), "CGO_ENABLED=0")
+		// DAEMONTEST_RACE=1 runs the suites against a race-detecting
+		// daemon (the detector needs cgo).
+		if os.Getenv("DAEMONTEST_RACE") == "1" {
+			args = append(args, "-race")
+			env = append(os.Environ(), "CGO_ENABLED=1")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/virtlxcd")...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build virtlxcd: %v\n%s", err, out)
 		}

@@ -74,12 +74,17 @@ type controller struct {
 	ln      *net.UnixListener
 	reqKill atomic.Int32 // set to 1 when a destroy asked for the exit
 
+	// initDone is closed when the init has exited; killMu keeps a
+	// destroy's polling of the cgroup and the teardown apart.
+	initDone chan struct{}
+	killMu   sync.Mutex
+
 	mu    sync.Mutex
 	conns map[net.Conn]*json.Encoder
 }
 
 func runController(name string, dirs Dirs) int {
-	c := &controller{name: name, dirs: dirs, conns: map[net.Conn]*json.Encoder{}}
+	c := &controller{name: name, dirs: dirs, conns: map[net.Conn]*json.Encoder{}, initDone: make(chan struct{})}
 	// The controller has no terminal; a stray SIGHUP must not end it. A
 	// SIGTERM or SIGINT (an admin, or a service manager stopping a unit
 	// whose cgroup holds the controller) destroys the container cleanly
@@ -433,9 +438,12 @@ func closeFDs(fds []int) {
 func (c *controller) serve() {
 	go c.acceptLoop()
 	err := c.init.Wait()
+	close(c.initDone)
 	ex := c.classify(err)
 	logf("container %s stopped: %s (%s)", c.name, ex.Reason, ex.Status)
+	c.killMu.Lock()
 	c.teardown()
+	c.killMu.Unlock()
 	rec := exitRecord{ControllerPID: c.st.ControllerPID, Reason: ex.Reason.String(), Status: ex.Status}
 	// The record goes down before the state files disappear, so that a
 	// daemon always finds one or the other.
@@ -583,6 +591,13 @@ const destroyGrace = 1600 * time.Millisecond
 
 // killPainfully ends every process of the container.
 func (c *controller) killPainfully() error {
+	c.killMu.Lock()
+	defer c.killMu.Unlock()
+	select {
+	case <-c.initDone:
+		return nil // already gone; the teardown owns the cgroup now
+	default:
+	}
 	// A frozen task cannot run its handler; libvirt thaws first as well.
 	if frozen, _ := c.cg.Frozen(); frozen {
 		_ = c.cg.Thaw()
@@ -593,7 +608,13 @@ func (c *controller) killPainfully() error {
 		if !c.mayStillExit() {
 			break
 		}
-		time.Sleep(wait)
+		select {
+		case <-c.initDone:
+			// The init is gone and with it its pid namespace; the
+			// teardown (waiting for killMu) kills what joined from outside.
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	// SIGKILL to the init of a pid namespace kills every process in it;
 	// the cgroup kill catches anything that joined from outside.
@@ -613,8 +634,9 @@ func (c *controller) mayStillExit() bool {
 	if err != nil {
 		return false
 	}
+	self := os.Getpid()
 	for _, pid := range pids {
-		if catchesTerm(pid) {
+		if pid != self && catchesTerm(pid) {
 			return true
 		}
 	}

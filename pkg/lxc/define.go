@@ -51,9 +51,9 @@ func (d *Driver) conflictLocked(name string, uuid [16]byte) (*dom, error) {
 // DefineXML adds or replaces a persistent definition. For a running
 // domain the new definition applies from its next start.
 //
-// Writers of definitions serialise on d.files and do their disk work
-// without d.mu, so lookups and lists never wait for an fsync; d.mu is
-// taken only to publish the result.
+// Writers of definitions do their disk work without d.mu, so lookups and
+// lists never wait for an fsync, and defines of different domains write
+// their files in parallel; d.mu is taken only to publish the result.
 func (d *Driver) DefineXML(text string, flags uint32) (domain.Ref, error) {
 	if err := checkFlags(flags, domain.DefineValidate, "lxcDomainDefineXMLFlags"); err != nil {
 		return domain.Ref{}, err
@@ -67,14 +67,27 @@ func (d *Driver) DefineXML(text string, flags uint32) (domain.Ref, error) {
 		return domain.Ref{}, err
 	}
 	d.files.Lock()
-	defer d.files.Unlock()
+	// Another define of this domain writes its file: wait for it, so
+	// that the two land in order.
+	for d.defining[def.Name] || d.definingUUID[uuid] {
+		d.filesCond.Wait()
+	}
 	d.mu.RLock()
 	m, err := d.conflictLocked(def.Name, uuid)
 	d.mu.RUnlock()
 	if err != nil {
+		d.files.Unlock()
 		return domain.Ref{}, err
 	}
-	if err := d.store.SaveConfig(def.Name, out); err != nil {
+	d.defining[def.Name], d.definingUUID[uuid] = true, true
+	d.files.Unlock()
+	err = d.store.SaveConfig(def.Name, out)
+	d.files.Lock()
+	defer d.files.Unlock()
+	delete(d.defining, def.Name)
+	delete(d.definingUUID, uuid)
+	d.filesCond.Broadcast()
+	if err != nil {
 		return domain.Ref{}, virterror.From(err, virterror.FromLXC)
 	}
 	d.mu.Lock()
@@ -111,7 +124,7 @@ func (d *Driver) Undefine(ref domain.Ref, flags uint32) error {
 	if err := checkFlags(flags, 0, "lxcDomainUndefineFlags"); err != nil {
 		return err
 	}
-	d.files.Lock()
+	d.lockFiles()
 	defer d.files.Unlock()
 	d.mu.RLock()
 	m := d.byUUID[ref.UUID]
@@ -140,7 +153,7 @@ func (d *Driver) Undefine(ref domain.Ref, flags uint32) error {
 
 // SetAutostart creates or removes the autostart link.
 func (d *Driver) SetAutostart(ref domain.Ref, on bool) error {
-	d.files.Lock()
+	d.lockFiles()
 	defer d.files.Unlock()
 	d.mu.RLock()
 	m := d.byUUID[ref.UUID]
@@ -178,7 +191,7 @@ func (d *Driver) Reload() error {
 // loadConfigs reads ConfigDir. Files that do not parse, or whose name
 // disagrees with their file name, are logged and skipped.
 func (d *Driver) loadConfigs(notify bool) {
-	d.files.Lock()
+	d.lockFiles()
 	defer d.files.Unlock()
 	entries, errs := d.store.LoadConfigs()
 	for _, err := range errs {

@@ -41,7 +41,13 @@ type Driver struct {
 	// files serialises the writers of persistent definitions and
 	// autostart links (and the insertion of new domains), so that they
 	// can do disk work without holding mu. Order: dom.op, files, mu.
-	files sync.Mutex
+	// Defines of different domains write (and fsync) their files in
+	// parallel: each reserves its name and uuid in defining while it
+	// writes without files; everybody else waits for them on filesCond.
+	files        sync.Mutex
+	filesCond    *sync.Cond
+	defining     map[string]bool
+	definingUUID map[[16]byte]bool
 
 	mu     sync.RWMutex
 	byName map[string]*dom
@@ -121,7 +127,11 @@ func newDriver(cfg Config, rt runtime) (*Driver, error) {
 		byID:   map[int32]*dom{},
 
 		stoppedMeanwhile: map[[16]byte]int32{},
+
+		defining:     map[string]bool{},
+		definingUUID: map[[16]byte]bool{},
 	}
+	d.filesCond = sync.NewCond(&d.files)
 	for _, dir := range []string{cfg.Paths.LXCConfigDir, cfg.Paths.LXCStateDir, cfg.Paths.LXCLogDir} {
 		if dir == "" {
 			continue
@@ -204,6 +214,15 @@ func (d *Driver) Close() error {
 
 // noDomain is the error for a reference that matches nothing, worded like
 // libvirt's lxcDomObjFromDomain.
+// lockFiles takes files once no define is writing a file, for writers
+// that may touch any domain.
+func (d *Driver) lockFiles() {
+	d.files.Lock()
+	for len(d.defining) > 0 {
+		d.filesCond.Wait()
+	}
+}
+
 func noDomain(ref domain.Ref) error {
 	return virterror.New(virterror.NoDomain, virterror.FromLXC,
 		"no domain with matching uuid '%s' (%s)", domxml.FormatUUID(ref.UUID), ref.Name)

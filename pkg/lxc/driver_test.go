@@ -456,4 +456,26 @@ func TestConcurrentDefine(t *testing.T) {
 	if wins != 1 {
 		t.Errorf("%d defines of one name won", wins)
 	}
+
+	// One uuid under several names at once: one wins, the others are told
+	// whose uuid it is, whatever order their file writes finish in.
+	const uuid = "<uuid>6d0ab4a4-6f36-4b5e-9d1a-7b3a2a6f0e11</uuid>"
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			_, err := d.DefineXML(ctXML(fmt.Sprintf("sameuuid%d", i), uuid), 0)
+			results <- err
+		}(i)
+	}
+	wins = 0
+	for i := 0; i < 8; i++ {
+		err := <-results
+		if err == nil {
+			wins++
+		} else if !virterror.Is(err, virterror.OperationFailed) || !strings.Contains(err.Error(), "is already defined with uuid") {
+			t.Errorf("loser got %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d defines of one uuid won", wins)
+	}
 }

@@ -81,7 +81,7 @@ func (d *Driver) CreateXML(text string, flags uint32) (domain.Ref, error) {
 	if err != nil {
 		return domain.Ref{}, err
 	}
-	d.files.Lock()
+	d.lockFiles()
 	d.mu.Lock()
 	m, err := d.conflictLocked(def.Name, uuid)
 	if err == nil && m != nil && (m.active() || m.starting) {
@@ -401,7 +401,7 @@ func (d *Driver) SetMemoryFlags(ref domain.Ref, kib uint64, flags uint32) error 
 // updateConf changes the persistent definition and saves it; the file is
 // written first so that a failed write changes nothing.
 func (d *Driver) updateConf(m *dom, change func(*libvirtxml.Domain)) error {
-	d.files.Lock()
+	d.lockFiles()
 	defer d.files.Unlock()
 	d.mu.RLock()
 	conf := m.conf

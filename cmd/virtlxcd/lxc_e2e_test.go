@@ -655,3 +655,31 @@ func TestDestroySemantics(t *testing.T) {
 	}
 	waitState(t, d, "e2e-deaf", "shut off")
 }
+
+// SIGHUP re-reads the persistent definitions, as libvirt's reload does: a
+// file an admin (or a config management tool) dropped into the config
+// directory becomes a domain, with a DEFINED event.
+func TestSighupLoadsNewDefinitions(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	xml := daemontest.DomainXML("e2e-hup", root, 32, "/bin/sh")
+	path := filepath.Join(d.Prefix, "etc/libvirt/lxc/e2e-hup.xml")
+	if err := os.WriteFile(path, []byte(xml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.Virsh("dominfo", "e2e-hup"); r.Code == 0 {
+		t.Fatalf("domain known before SIGHUP")
+	}
+	d.Cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Virsh("dominfo", "e2e-hup").Code != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("definition not loaded after SIGHUP\n%s", d.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The sockets and the other clients survived the reload.
+	d.MustVirsh(t, "start", "e2e-hup")
+	d.MustVirsh(t, "destroy", "e2e-hup")
+	d.MustVirsh(t, "undefine", "e2e-hup")
+}

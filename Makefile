@@ -7,7 +7,7 @@ RUNDIR  ?= $(CURDIR)/run
 
 export CGO_ENABLED = 0
 
-.PHONY: all build run test test-deps vet clean bench packages
+.PHONY: all build run test test-deps vet clean bench compat packages
 
 all: build
 
@@ -28,6 +28,11 @@ test-deps:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 20m ./bench/...
+
+# The same virsh command lines against Debian's libvirtd 9.0 and ours;
+# writes compat/REPORT.md. Needs bench/install-deps.sh. Not part of test.
+compat: build
+	VIRTLXCD_COMPAT=1 $(GO) test -count=1 -v -run '^TestCompat$$' -timeout 20m ./compat/
 
 clean:
 	rm -rf $(BIN) dist run

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"golang.org/x/sys/unix"
+
 	"bytes"
 	"fmt"
 	"os"
@@ -169,7 +171,24 @@ func startVirtlxcd(b *testing.B) *daemon {
 		builtBinary = daemontest.Binary(b)
 		emergencyDir(filepath.Dir(builtBinary))
 	}
-	v := daemontest.Start(b, daemontest.Options{})
+	// /run is a tmpfs on real hosts, and libvirtd gets one in its private
+	// namespace here; ours gets the same, so status writes cost the same.
+	prefix, err := os.MkdirTemp("", "vbench-virtlxcd-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := filepath.Join(prefix, "run")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", run, "tmpfs", 0, "mode=755"); err != nil {
+		b.Fatalf("tmpfs on %s: %v", run, err)
+	}
+	b.Cleanup(func() {
+		unix.Unmount(run, unix.MNT_DETACH)
+		os.RemoveAll(prefix)
+	})
+	v := daemontest.Start(b, daemontest.Options{Prefix: prefix})
 	d := &daemon{name: "virtlxcd", sock: v.RW, pid: v.Cmd.Process.Pid, logs: v.Output}
 	b.Cleanup(emergencyPID(d.pid))
 	b.Cleanup(emergencyDir(v.Prefix))
@@ -359,6 +378,8 @@ func guardSignals() {
 			}
 			time.Sleep(200 * time.Millisecond)
 			for dir := range emergency.dirs {
+				// Trees may hold a tmpfs (our daemon's /run): detach it first.
+				unix.Unmount(filepath.Join(dir, "run"), unix.MNT_DETACH)
 				os.RemoveAll(dir)
 			}
 			fmt.Fprintf(os.Stderr, "bench: %v: stopped the daemons and removed their trees\n", sig)

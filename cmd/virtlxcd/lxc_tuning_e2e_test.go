@@ -560,7 +560,7 @@ func TestTuningArgumentsGoLibvirt(t *testing.T) {
 		{"memory parameter twice", l.DomainSetMemoryParameters(dom, []libvirt.TypedParam{ull("hard_limit", 1), ull("hard_limit", 2)}, 0),
 			8, "invalid argument: parameter 'hard_limit' occurs multiple times"},
 		{"memory flags", l.DomainSetMemoryParameters(dom, nil, 1<<5),
-			8, "invalid argument: unsupported flags (0x20) in function lxcDomainSetMemoryParameters"},
+			8, "unsupported flags (0x20) in function lxcDomainSetMemoryParameters"},
 		{"scheduler quota type", l.DomainSetSchedulerParametersFlags(dom, []libvirt.TypedParam{ull("vcpu_quota", 1)}, 0),
 			8, "invalid argument: invalid type 'ullong' for parameter 'vcpu_quota', expected 'llong'"},
 		{"scheduler live on a stopped domain", l.DomainSetSchedulerParametersFlags(dom, nil, uint32(libvirt.DomainAffectLive)),

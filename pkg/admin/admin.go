@@ -74,8 +74,7 @@ func (h *handlers) before(c *rpc.Call, _ *rpc.Procedure) error {
 // virCheckFlags does, naming the daemon function that checked them.
 func checkFlags(flags, supported uint32, fn string) error {
 	if extra := flags &^ supported; extra != 0 {
-		return virterror.New(virterror.InvalidArg, virterror.FromAdmin,
-			"unsupported flags (0x%x) in function %s", extra, fn)
+		return virterror.BadFlags(virterror.FromAdmin, extra, fn)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package domxml
 
 import (
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -56,11 +57,17 @@ func unsupported(format string, args ...any) error {
 // executable, so whatever <emulator> the document names is replaced by it.
 func Normalize(d *libvirtxml.Domain, emulator string) error {
 	if d.Type == "" {
-		return xmlErr("missing domain type attribute")
+		return virterror.New(virterror.InternalError, virterror.FromDomain, "missing domain type attribute")
 	}
 	if d.Type != "lxc" {
-		return virterror.New(virterror.InvalidArg, virterror.Domain(44),
-			"could not find capabilities for domaintype=%s", d.Type)
+		ostype, arch := "", hostArch()
+		if d.OS != nil && d.OS.Type != nil {
+			ostype = d.OS.Type.Type
+			if d.OS.Type.Arch != "" {
+				arch = d.OS.Type.Arch
+			}
+		}
+		return noCapabilities(ostype, arch, d.Type)
 	}
 	if err := checkName(d.Name); err != nil {
 		return err
@@ -156,25 +163,41 @@ func normalizeOS(d *libvirtxml.Domain) error {
 	if d.OS == nil || d.OS.Type == nil || d.OS.Type.Type == "" {
 		return xmlErr("An os <type> must be specified")
 	}
-	if d.OS.Type.Type != "exe" {
-		return virterror.New(virterror.InvalidArg, virterror.Domain(44),
-			"could not find capabilities for ostype=%s domaintype=lxc", d.OS.Type.Type)
-	}
 	arch := hostArch()
 	if d.OS.Type.Arch == "" {
 		d.OS.Type.Arch = arch
 	}
-	if a := d.OS.Type.Arch; a != arch && (arch != "x86_64" || a != "i686") {
-		return virterror.New(virterror.InvalidArg, virterror.Domain(44),
-			"could not find capabilities for arch=%s domaintype=lxc", a)
+	if d.OS.Type.Type != "exe" {
+		return noCapabilities(d.OS.Type.Type, d.OS.Type.Arch, "lxc")
 	}
+	if a := d.OS.Type.Arch; a != arch && (arch != "x86_64" || a != "i686") {
+		return noCapabilities("exe", a, "lxc")
+	}
+	// libvirt 9.0 has no default init for a container (only its LXC
+	// config converter assumes /sbin/init).
 	if d.OS.Init == "" {
-		d.OS.Init = DefaultInit
+		return xmlErr("init binary must be specified")
 	}
 	if !strings.HasPrefix(d.OS.Init, "/") {
 		return unsupported("init binary '%s' must be an absolute path", d.OS.Init)
 	}
 	return nil
+}
+
+// noCapabilities is libvirt's refusal of a guest its capabilities do not
+// list. The criteria are listed as libvirt lists them, each followed by a
+// space, the trailing one included; ostype hvm is left out because libvirt
+// tests the enum value, and hvm is 0.
+func noCapabilities(ostype, arch, domaintype string) error {
+	var b strings.Builder
+	if ostype != "" && ostype != "hvm" {
+		fmt.Fprintf(&b, "ostype=%s ", ostype)
+	}
+	if arch != "" {
+		fmt.Fprintf(&b, "arch=%s ", arch)
+	}
+	fmt.Fprintf(&b, "domaintype=%s ", domaintype)
+	return virterror.New(virterror.InvalidArg, virterror.Domain(44), "could not find capabilities for %s", b.String())
 }
 
 func normalizeMemory(d *libvirtxml.Domain) error {

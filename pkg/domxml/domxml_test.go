@@ -47,18 +47,28 @@ func wantErr(t *testing.T, err error, code virterror.Code, dom virterror.Domain,
 
 func TestParseErrors(t *testing.T) {
 	_, err := Parse("<domain type='lxc'>\n  <name>x</name>\n  <memory>")
-	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):3: Premature end of data in tag memory line 3\n(null)\n^")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):3: Premature end of data in tag memory line 3\n  <memory>\n----------^")
+	_, err = Parse("<domain type='lxc'>\n  <name>x</name>\n")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):3: Premature end of data in tag domain line 1\n(null)\n^")
 	_, err = Parse("<domain type='lxc'>\n  <name>x</nam>\n</domain>")
-	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):2: Opening and ending tag mismatch: name line 2 and nam\n  <name>x</nam>\n^")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):2: Opening and ending tag mismatch: name line 2 and nam\n  <name>x</nam>\n---------------^")
 	_, err = Parse("<domain type='lxc'>\n  <name x=>x</name>\n</domain>")
 	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):2: ")
-	if !strings.Contains(err.Error(), "\n  <name x=>x</name>\n^") {
+	if !strings.Contains(err.Error(), "\n  <name x=>x</name>\n-") {
 		t.Errorf("no source line in %q", err)
 	}
 	_, err = Parse("   ")
 	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "Document is empty")
 	_, err = Parse("<network><name>n</name></network>")
-	wantErr(t, err, virterror.XMLError, virterror.FromDomain, "unexpected root element <network>, expecting <domain>")
+	wantErr(t, err, virterror.XMLError, virterror.FromDomain, "expecting root element of 'domain', not 'network'")
+	_, err = Parse("this is not xml\n")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):1: Start tag expected, '<' not found\nthis is not xml\n^")
+	_, err = Parse("")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):1: Document is empty\n(null)\n^")
+	_, err = Parse("<domain type='lxc>\n  <name>x</name>\n</domain>\n")
+	wantErr(t, err, virterror.XMLDetail, virterror.FromDomain, "(domain_definition):2: Unescaped '<' not allowed in attributes values\n  <name>x</name>\n--^")
+	_, err = Parse("<domain type='lxc'>\n  <name>x</name>\n  <memory unit='MiB'>lots</memory>\n</domain>\n")
+	wantErr(t, err, virterror.XMLError, virterror.FromDomain, "XML error: Invalid value 'lots' for element or attribute './memory[1]'")
 	_, err = Parse("<domain type='lxc'><name>x</name><memory>lots</memory></domain>")
 	wantErr(t, err, virterror.XMLError, virterror.FromDomain, "XML error")
 }
@@ -128,9 +138,11 @@ func TestNormalizeErrors(t *testing.T) {
 		code           virterror.Code
 		msg            string
 	}{
-		{"kvm", "type='lxc'", "type='kvm'", virterror.InvalidArg, "domaintype=kvm"},
-		{"hvm", "<type>exe</type>", "<type>hvm</type>", virterror.InvalidArg, "ostype=hvm"},
-		{"arch", "<type>exe</type>", "<type arch='s390x'>exe</type>", virterror.InvalidArg, "arch=s390x"},
+		{"kvm", "type='lxc'", "type='kvm'", virterror.InvalidArg, "could not find capabilities for ostype=exe arch=" + hostArch() + " domaintype=kvm "},
+		{"hvm", "<type>exe</type>", "<type>hvm</type>", virterror.InvalidArg, "could not find capabilities for arch=" + hostArch() + " domaintype=lxc "},
+		{"arch", "<type>exe</type>", "<type arch='s390x'>exe</type>", virterror.InvalidArg, "could not find capabilities for ostype=exe arch=s390x domaintype=lxc "},
+		{"notype", "type='lxc'", "", virterror.InternalError, "internal error: missing domain type attribute"},
+		{"noinit", "<init>/bin/sh</init>", "", virterror.XMLError, "XML error: init binary must be specified"},
 		{"slash", "<name>ct</name>", "<name>a/b</name>", virterror.XMLDetail, "name a/b cannot contain '/'"},
 		{"noname", "<name>ct</name>", "", virterror.Code(15), "missing name information"},
 		{"nomem", "<memory>65536</memory>", "", virterror.XMLError, "Memory size must be specified"},

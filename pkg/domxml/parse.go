@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
@@ -26,8 +27,7 @@ const docName = "(domain_definition)"
 // XML_ERROR.
 func Parse(text string) (*libvirtxml.Domain, error) {
 	if strings.TrimSpace(text) == "" {
-		return nil, virterror.Raw(virterror.XMLDetail, virterror.FromDomain,
-			docName+":1: Document is empty\n\n^")
+		return nil, syntaxErrorAt(text, 1, 0, "Document is empty")
 	}
 	if err := checkRoot(text); err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func Parse(text string) (*libvirtxml.Domain, error) {
 			return nil, syntaxError(text, se.Line, se.Msg)
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, syntaxError(text, strings.Count(text, "\n")+1, "Premature end of data")
+			return nil, syntaxErrorAt(text, strings.Count(text, "\n")+1, len(text), "Premature end of data")
 		}
 		return nil, virterror.New(virterror.XMLError, virterror.FromDomain, "%s", err.Error())
 	}
@@ -57,8 +57,10 @@ func checkRoot(text string) error {
 	}
 	dec := xml.NewDecoder(strings.NewReader(text))
 	var stack []open
+	var scalar strings.Builder // text of a top-level size element
 	for {
 		line, _ := dec.InputPos()
+		off := int(dec.InputOffset())
 		tok, err := dec.Token()
 		if err == io.EOF && len(stack) == 0 {
 			return nil
@@ -66,35 +68,73 @@ func checkRoot(text string) error {
 		if err != nil {
 			var se *xml.SyntaxError
 			if !errors.As(err, &se) && err != io.EOF {
-				return syntaxError(text, line, err.Error())
+				return syntaxErrorAt(text, line, off, err.Error())
 			}
 			end, _ := dec.InputPos()
+			at := int(dec.InputOffset())
 			switch {
 			case (err == io.EOF || se.Msg == "unexpected EOF") && len(stack) > 0:
 				top := stack[len(stack)-1]
-				return virterror.Raw(virterror.XMLDetail, virterror.FromDomain, fmt.Sprintf(
-					"%s:%d: Premature end of data in tag %s line %d\n(null)\n^", docName, end, top.name, top.line))
+				return syntaxErrorAt(text, end, len(text), fmt.Sprintf("Premature end of data in tag %s line %d", top.name, top.line))
 			case strings.HasPrefix(se.Msg, "element <") && strings.Contains(se.Msg, "> closed by </") && len(stack) > 0:
 				closing := strings.TrimSuffix(se.Msg[strings.Index(se.Msg, "</")+2:], ">")
 				top := stack[len(stack)-1]
-				return syntaxError(text, se.Line, fmt.Sprintf("Opening and ending tag mismatch: %s line %d and %s", top.name, top.line, closing))
+				return syntaxErrorAt(text, se.Line, at, fmt.Sprintf("Opening and ending tag mismatch: %s line %d and %s", top.name, top.line, closing))
 			}
-			return syntaxError(text, se.Line, se.Msg)
+			msg, cur := libxml2Wording(se.Msg, text, at)
+			return syntaxErrorAt(text, se.Line, cur, msg)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if len(stack) == 0 && t.Name.Local != "domain" {
 				return virterror.New(virterror.XMLError, virterror.FromDomain,
-					"unexpected root element <%s>, expecting <domain>", t.Name.Local)
+					"expecting root element of 'domain', not '%s'", t.Name.Local)
 			}
 			startLine, _ := dec.InputPos()
 			stack = append(stack, open{name: qualified(t.Name), line: startLine})
+			scalar.Reset()
+		case xml.CharData:
+			if len(stack) == 0 && len(strings.TrimSpace(string(t))) > 0 {
+				lead := len(t) - len(strings.TrimLeft(string(t), " \t\r\n"))
+				return syntaxErrorAt(text, line+strings.Count(string(t[:lead]), "\n"), off+lead, "Start tag expected, '<' not found")
+			}
+			scalar.Write(t)
 		case xml.EndElement:
+			if len(stack) == 2 && sizeElements[t.Name.Local] {
+				v := strings.TrimSpace(scalar.String())
+				if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+					return virterror.New(virterror.XMLError, virterror.FromDomain,
+						"Invalid value '%s' for element or attribute './%s[1]'", v, t.Name.Local)
+				}
+			}
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
 			}
 		}
 	}
+}
+
+// sizeElements are the top-level elements libvirt reads as scaled
+// integers, naming the XPath in its error.
+var sizeElements = map[string]bool{"memory": true, "currentMemory": true, "maxMemory": true}
+
+// libxml2Wording turns encoding/xml's message into libxml2's where they
+// name the same fault, with where libxml2's cursor stands (encoding/xml
+// stops at "at").
+func libxml2Wording(msg, text string, at int) (string, int) {
+	if at > len(text) {
+		at = len(text)
+	}
+	afterOpen := strings.LastIndexByte(text[:at], '<') + 1
+	switch {
+	case msg == "unescaped < inside quoted string":
+		return "Unescaped '<' not allowed in attributes values", at - 1
+	case strings.HasPrefix(msg, "unquoted or missing attribute value"):
+		return "AttValue: \" or ' expected", at - 1
+	case strings.HasPrefix(msg, "expected element name after <"), strings.HasPrefix(msg, "invalid XML name"):
+		return "StartTag: invalid element name", afterOpen
+	}
+	return msg, at
 }
 
 // qualified spells an element name as it appeared, prefix included
@@ -116,6 +156,56 @@ func syntaxError(text string, line int, msg string) error {
 	}
 	return virterror.Raw(virterror.XMLDetail, virterror.FromDomain,
 		fmt.Sprintf("%s:%d: %s\n%s\n^", docName, line, msg, src))
+}
+
+// syntaxErrorAt is syntaxError with libvirt's context for a parser cursor
+// at byte offset cur: the line the cursor is on (after stepping back over
+// line ends), "(null)" when that line is empty, and a marker of one dash
+// per byte before the cursor (tabs kept) ending in "^".
+func syntaxErrorAt(text string, line, cur int, msg string) error {
+	if cur > len(text) {
+		cur = len(text)
+	}
+	if cur < 0 {
+		cur = 0
+	}
+	at := func(i int) byte {
+		if i >= len(text) {
+			return 0
+		}
+		return text[i]
+	}
+	eol := func(b byte) bool { return b == '\n' || b == '\r' }
+	c := cur
+	for c > 0 && eol(at(c)) {
+		c--
+	}
+	for c > 0 && !eol(at(c)) {
+		c--
+	}
+	if eol(at(c)) {
+		c++
+	}
+	col := cur - c
+	e := c
+	for e < len(text) && !eol(text[e]) {
+		e++
+	}
+	context := text[c:e]
+	var marker strings.Builder
+	for n := 0; n < col && n < len(context); n++ {
+		if context[n] == '\t' {
+			marker.WriteByte('\t')
+		} else {
+			marker.WriteByte('-')
+		}
+	}
+	marker.WriteByte('^')
+	if context == "" {
+		context = "(null)"
+	}
+	return virterror.Raw(virterror.XMLDetail, virterror.FromDomain,
+		fmt.Sprintf("%s:%d: %s\n%s\n%s", docName, line, msg, context, marker.String()))
 }
 
 // Format renders d as libvirt formats a definition. With inactive set the

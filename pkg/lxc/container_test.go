@@ -715,5 +715,5 @@ func TestGracefulDestroy(t *testing.T) {
 	if st, reason, _ := d.GetState(ref, 0); st != domain.Shutoff || reason != domain.ShutoffDestroyed {
 		t.Errorf("after graceful destroy: state %d reason %d", st, reason)
 	}
-	wantErr(t, d.Destroy(ref, 2), virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x2) in function lxcDomainDestroyFlags")
+	wantErr(t, d.Destroy(ref, 2), virterror.InvalidArg, virterror.FromLXC, "unsupported flags (0x2) in function lxcDomainDestroyFlags")
 }

@@ -233,7 +233,7 @@ func notRunning() error {
 }
 
 func badFlags(flags uint32, fn string) error {
-	return virterror.New(virterror.InvalidArg, virterror.FromLXC, "unsupported flags (0x%x) in function %s", flags, fn)
+	return virterror.BadFlags(virterror.FromLXC, flags, fn)
 }
 
 // checkFlags rejects bits outside allowed, as virCheckFlags does.

@@ -208,7 +208,7 @@ func TestDefineLookupUndefine(t *testing.T) {
 		wantErr(t, op(), virterror.OperationInvalid, virterror.FromDomain, "Requested operation is not valid: domain is not running")
 	}
 	wantErr(t, d.Shutdown(ref, 1), virterror.InvalidArg, virterror.FromLXC,
-		"invalid argument: unsupported flags (0x1) in function lxcDomainShutdownFlags")
+		"unsupported flags (0x1) in function lxcDomainShutdownFlags")
 
 	if err := d.Undefine(ref, 0); err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestDefineErrors(t *testing.T) {
 		t.Errorf("got %d/%d %q", ve.Code, ve.Domain, ve.Message)
 	}
 	_, err = d.DefineXML(ctXML("x", ""), 4)
-	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x4) in function lxcDomainDefineXMLFlags")
+	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "unsupported flags (0x4) in function lxcDomainDefineXMLFlags")
 	bogus := strings.Replace(ctXML("v", ""), "<console type='pty'/>", "<console type='pty'/><bogus a='1'/>", 1)
 	_, err = d.DefineXML(bogus, domain.DefineValidate)
 	if !virterror.Is(err, 92) {
@@ -383,7 +383,7 @@ func TestListFilters(t *testing.T) {
 		}
 	}
 	_, err := d.ListAllDomains(1 << 20)
-	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "invalid argument: unsupported flags (0x100000) in function lxcConnectListAllDomains")
+	wantErr(t, err, virterror.InvalidArg, virterror.FromLXC, "unsupported flags (0x100000) in function lxcConnectListAllDomains")
 }
 
 // TestConcurrentDefine defines from several goroutines while others list

@@ -251,5 +251,5 @@ func (h *handlers) connectDomainEventCallbackDeregisterAny(c *rpc.Call) error {
 }
 
 func unsupportedFlags(flags uint32, fn string) error {
-	return virterror.New(virterror.InvalidArg, virterror.FromLXC, "unsupported flags (0x%x) in function %s", flags, fn)
+	return virterror.BadFlags(virterror.FromLXC, flags, fn)
 }

@@ -16,7 +16,7 @@ const allocPagesSet = 1 << 0
 
 func hostFlags(flags, allowed uint32, fn string) error {
 	if extra := flags &^ allowed; extra != 0 {
-		return virterror.New(virterror.InvalidArg, virterror.FromNone, "unsupported flags (0x%x) in function %s", extra, fn)
+		return virterror.BadFlags(virterror.FromNone, extra, fn)
 	}
 	return nil
 }
@@ -78,7 +78,7 @@ func (h *handlers) nodeGetFreePages(c *rpc.Call) error {
 		return virterror.New(virterror.InternalError, virterror.FromRPC, "the result won't fit into REMOTE_NODE_MAX_CELLS")
 	}
 	if flags != 0 {
-		return virterror.New(virterror.InvalidArg, virterror.FromLXC, "unsupported flags (0x%x) in function lxcNodeGetFreePages", flags)
+		return virterror.BadFlags(virterror.FromLXC, flags, "lxcNodeGetFreePages")
 	}
 	counts, err := hostinfo.FreePages(sizes, int(start), cells)
 	if err != nil {
@@ -109,7 +109,7 @@ func (h *handlers) nodeAllocPages(c *rpc.Call) error {
 		return err
 	}
 	if extra := flags &^ allocPagesSet; extra != 0 {
-		return virterror.New(virterror.InvalidArg, virterror.FromLXC, "unsupported flags (0x%x) in function lxcNodeAllocPages", extra)
+		return virterror.BadFlags(virterror.FromLXC, extra, "lxcNodeAllocPages")
 	}
 	done, err := hostinfo.AllocPages(sizes, counts, int(start), cells, flags&allocPagesSet == 0)
 	if err != nil {

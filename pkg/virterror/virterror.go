@@ -125,6 +125,13 @@ func Raw(code Code, dom Domain, text string) *Error {
 	return &Error{Code: code, Domain: dom, Message: text, Detail: text}
 }
 
+// BadFlags is libvirt's virCheckFlags refusal: INVALID_ARG whose message
+// carries no template prefix (virReportInvalidArg formats it as is), so
+// virsh prints "unsupported flags (0x4) in function F".
+func BadFlags(dom Domain, extra uint32, fn string) *Error {
+	return Raw(InvalidArg, dom, fmt.Sprintf("unsupported flags (0x%x) in function %s", extra, fn))
+}
+
 // From converts any error into a libvirt error. Errors that are not
 // already *Error become INTERNAL_ERROR in domain d.
 func From(err error, d Domain) *Error {

@@ -75,6 +75,7 @@ var (
 	emuRe     = regexp.MustCompile(`<emulator>[^<]*</emulator>`)
 	digitsRe  = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
 	cpuTimeRe = regexp.MustCompile(`(CPU time:\s+)[0-9.]+s`)
+	usedMemRe = regexp.MustCompile(`(Used memory:\s+)[0-9]+ KiB`)
 	spacesRe  = regexp.MustCompile(`[ \t]+\n`)
 )
 
@@ -92,6 +93,10 @@ func (e *env) normalise(s string, st step) string {
 	s = ptsRe.ReplaceAllString(s, "/dev/pts/<N>")
 	s = emuRe.ReplaceAllString(s, "<emulator>EMULATOR</emulator>")
 	s = cpuTimeRe.ReplaceAllString(s, "${1}<T>s")
+	// A running container's used memory is the cgroup's charge.
+	if e.id != "" {
+		s = usedMemRe.ReplaceAllString(s, "${1}<N> KiB")
+	}
 	if st.numbers {
 		s = digitsRe.ReplaceAllString(s, "<N>")
 	}

@@ -115,3 +115,38 @@ func TestCompatDefineErrors(t *testing.T) {
 		{"undefine", []string{"undefine", "e2e-compat"}, 0, "Domain 'e2e-compat' has been undefined", ""},
 	})
 }
+
+// TestCompatDumpXML: the documents dumpxml prints lay out as libvirt's:
+// quotes named (&apos;), metadata indented, the default partition only
+// in the live definition, no filesystem alias, --migratable the live
+// definition.
+func TestCompatDumpXML(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	files := map[string]string{"good": daemontest.WriteFile(t, "good.xml", compatXML(root)["good"])}
+	meta := "<metadata>\n    <cmp:v xmlns:cmp=\"http://example.org/compat\" a=\"1\"/>\n  </metadata>\n"
+	t.Cleanup(func() { d.Virsh("destroy", "e2e-compat"); d.Virsh("undefine", "e2e-compat") })
+	runCompatCases(t, d, files, []compatCase{
+		{"define", []string{"define", "{XML:good}"}, 0, "Domain 'e2e-compat' defined", ""},
+		{"metadata", []string{"metadata", "e2e-compat", "http://example.org/compat", "--key", "cmp", "--set", "<v a='1'/>", "--config"}, 0, "Metadata modified", ""},
+		{"quotes", []string{"dumpxml", "e2e-compat"}, 0, "<initarg>trap &apos;exit 0&apos; TERM; while :; do sleep 1; done</initarg>", ""},
+		{"metadata layout", []string{"dumpxml", "e2e-compat"}, 0, meta, ""},
+		{"start", []string{"start", "e2e-compat"}, 0, "Domain 'e2e-compat' started", ""},
+		{"live partition", []string{"dumpxml", "e2e-compat"}, 0, "  <resource>\n    <partition>/machine</partition>\n  </resource>\n", ""},
+		{"live metadata", []string{"dumpxml", "e2e-compat"}, 0, meta, ""},
+		{"migratable is live", []string{"dumpxml", "--migratable", "e2e-compat"}, 0, "<domain type='lxc' id='", ""},
+	})
+	for _, args := range [][]string{{"dumpxml", "--inactive", "e2e-compat"}, {"dumpxml", "e2e-compat"}} {
+		out := d.MustVirsh(t, args...)
+		if strings.Contains(out, "<alias name='fs0'/>") {
+			t.Errorf("%v: filesystem alias libvirt does not show:\n%s", args, out)
+		}
+		if args[1] == "--inactive" && strings.Contains(out, "<resource>") {
+			t.Errorf("%v: the default partition is live-only in libvirt:\n%s", args, out)
+		}
+	}
+	d.MustVirsh(t, "destroy", "e2e-compat")
+	if out := d.MustVirsh(t, "dumpxml", "e2e-compat"); strings.Contains(out, "<resource>") {
+		t.Errorf("inactive dumpxml has the default partition:\n%s", out)
+	}
+}

@@ -98,13 +98,9 @@ func Normalize(d *libvirtxml.Domain, emulator string) error {
 	if d.VCPU.Placement == "" {
 		d.VCPU.Placement = "static"
 	}
-	if d.Resource == nil {
-		d.Resource = &libvirtxml.DomainResource{}
-	}
-	if d.Resource.Partition == "" {
-		d.Resource.Partition = DefaultPartition
-	}
-	if !strings.HasPrefix(d.Resource.Partition, "/") {
+	// The default partition appears in the live definition only (libvirt
+	// adds it when the domain starts; see SetLive).
+	if d.Resource != nil && d.Resource.Partition != "" && !strings.HasPrefix(d.Resource.Partition, "/") {
 		return unsupported("resource partition '%s' must start with '/'", d.Resource.Partition)
 	}
 	if d.Clock == nil {

@@ -81,7 +81,7 @@ func TestNormalizeDefaults(t *testing.T) {
 	}
 	for _, want := range []string{
 		"<uuid>", "<memory unit='KiB'>65536</memory>", "<currentMemory unit='KiB'>65536</currentMemory>",
-		"<vcpu placement='static'>1</vcpu>", "<partition>/machine</partition>", "<type arch='x86_64'>exe</type>",
+		"<vcpu placement='static'>1</vcpu>", "<type arch='x86_64'>exe</type>",
 		"<clock offset='utc'/>", "<on_poweroff>destroy</on_poweroff>", "<on_reboot>restart</on_reboot>",
 		"<on_crash>destroy</on_crash>", "<emulator>" + emu + "</emulator>", "<target type='lxc' port='0'/>",
 		"<domain type='lxc'>", "<console type='pty'>",
@@ -93,6 +93,20 @@ func TestNormalizeDefaults(t *testing.T) {
 	if _, err := ParseUUID(d.UUID); err != nil {
 		t.Errorf("generated uuid %q: %v", d.UUID, err)
 	}
+	// libvirt adds the default partition when the domain starts, not at
+	// define time.
+	if strings.Contains(out, "<resource>") {
+		t.Errorf("inactive definition has a resource partition:\n%s", out)
+	}
+	live, err := Clone(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	SetLive(live, Live{ID: 42})
+	if out, _ := Format(live, false); !strings.Contains(out, "<resource>\n    <partition>/machine</partition>\n  </resource>") {
+		t.Errorf("live definition lacks the partition:\n%s", out)
+	}
+
 	// Formatting what we formatted is stable.
 	again, err := Format(normalized(t, out), false)
 	if err != nil || again != out {
@@ -278,11 +292,13 @@ func TestToKiB(t *testing.T) {
 
 func TestLibvirtStyle(t *testing.T) {
 	for in, want := range map[string]string{
-		`<a x="1"></a>`:                                 "<a x='1'/>",
-		`<a><b></b><c y="&#34;q&#39;"></c></a>`:         "<a><b/><c y='&#34;q&#39;'/></a>",
-		`<a>t</a><bb></bb>`:                             "<a>t</a><bb/>",
-		`<ab></ab><a></a>`:                              "<ab/><a/>",
-		`<metadata><m:x a="1"></m:x></metadata><z></z>`: `<metadata><m:x a="1"></m:x></metadata><z/>`,
+		`<a x="1"></a>`:                                          "<a x='1'/>",
+		`<a><b></b><c y="&#34;q&#39;"></c></a>`:                  "<a><b/><c y='&quot;q&apos;'/></a>",
+		"<a>x&#xA;y&#x9;z</a>":                                   "<a>x\ny\tz</a>",
+		`<a>t</a><bb></bb>`:                                      "<a>t</a><bb/>",
+		`<ab></ab><a></a>`:                                       "<ab/><a/>",
+		`<metadata><m:x a="1"></m:x></metadata><z></z>`:          "<metadata>\n    <m:x a=\"1\"/>\n  </metadata><z/>",
+		`<metadata><m:x><m:y>t</m:y><m:z/></m:x><n/></metadata>`: "<metadata>\n    <m:x>\n      <m:y>t</m:y>\n      <m:z/>\n    </m:x>\n    <n/>\n  </metadata>",
 	} {
 		if got := libvirtStyle(in); got != want {
 			t.Errorf("%s: got %s, want %s", in, got, want)

@@ -43,6 +43,9 @@ func Parse(text string) (*libvirtxml.Domain, error) {
 		}
 		return nil, virterror.New(virterror.XMLError, virterror.FromDomain, "%s", err.Error())
 	}
+	if d.Metadata != nil {
+		d.Metadata.XML = compactMetadata(d.Metadata.XML)
+	}
 	return d, nil
 }
 

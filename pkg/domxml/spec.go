@@ -226,11 +226,17 @@ type Live struct {
 }
 
 // SetLive adds to a copy of a definition what libvirt shows for a running
-// domain: the id, console ptys with their aliases, host and guest
-// interface names and device aliases.
+// domain: the id, the default resource partition, console ptys with their
+// aliases, host and guest interface names and interface aliases.
 func SetLive(d *libvirtxml.Domain, l Live) {
 	id := l.ID
 	d.ID = &id
+	if d.Resource == nil {
+		d.Resource = &libvirtxml.DomainResource{}
+	}
+	if d.Resource.Partition == "" {
+		d.Resource.Partition = DefaultPartition
+	}
 	if d.Devices == nil {
 		return
 	}
@@ -255,9 +261,8 @@ func SetLive(d *libvirtxml.Domain, l Live) {
 		}
 		n.Alias = &libvirtxml.DomainAlias{Name: fmt.Sprintf("net%d", i)}
 	}
-	for i := range d.Devices.Filesystems {
-		d.Devices.Filesystems[i].Alias = &libvirtxml.DomainAlias{Name: fmt.Sprintf("fs%d", i)}
-	}
+	// libvirt 9.0 names no filesystem of a running container (only
+	// consoles get aliases in its LXC driver).
 }
 
 // MemoryKiB is the maximum memory of a normalized definition.

@@ -247,7 +247,9 @@ func (d *Driver) GetXMLDesc(ref domain.Ref, flags uint32) (string, error) {
 	if err := checkFlags(flags, domain.XMLSecure|domain.XMLInactive|domain.XMLMigratable, "lxcDomainGetXMLDesc"); err != nil {
 		return "", err
 	}
-	inactive := flags&(domain.XMLInactive|domain.XMLMigratable) != 0
+	// MIGRATABLE alone still formats the live definition, as libvirt's
+	// lxcDomainGetXMLDesc does; only INACTIVE selects the next-boot one.
+	inactive := flags&domain.XMLInactive != 0
 	var out string
 	err := d.view(ref, func(m *dom) error {
 		def := m.cur()

@@ -122,7 +122,7 @@ func TestMetadataPersists(t *testing.T) {
 	wantErr(t, d.SetMetadata(ref, domain.MetadataTitle, str("x"), nil, nil, domain.AffectLive), 55, 20,
 		"Requested operation is not valid: domain is not running")
 	data, _ := os.ReadFile(filepath.Join(p.LXCConfigDir, name+".xml"))
-	if !strings.Contains(string(data), "<title>T</title>") || !strings.Contains(string(data), `<x:a xmlns:x="`+ns+`"><x:b/></x:a>`) {
+	if !strings.Contains(string(data), "<title>T</title>") || !strings.Contains(string(data), "<x:a xmlns:x=\""+ns+"\">\n      <x:b/>\n    </x:a>") {
 		t.Errorf("config file:\n%s", data)
 	}
 	// A new driver reads it back.

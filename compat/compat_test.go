@@ -45,7 +45,10 @@ func TestCompat(t *testing.T) {
 	st := steps()
 	keys := map[string]bool{}
 	for _, s := range st {
-		if s.wait == "" && s.sleep == 0 && keys[s.key()] {
+		if s.sleep > 0 || s.force {
+			continue
+		}
+		if keys[s.key()] {
 			t.Fatalf("two steps share the key %q: label one", s.key())
 		}
 		keys[s.key()] = true
@@ -77,7 +80,7 @@ func TestCompat(t *testing.T) {
 	seen := map[string]bool{}
 	for _, s := range st {
 		k := s.key()
-		if s.wait != "" || s.sleep > 0 || seen[k] {
+		if s.sleep > 0 || s.force || seen[k] {
 			continue
 		}
 		seen[k] = true

@@ -15,6 +15,9 @@ type step struct {
 	numbers bool // mask every number (counters, sizes the host decides)
 	wait    string
 	sleep   time.Duration
+	// force runs without being compared: it brings both daemons to the
+	// same state after a step whose outcome differs.
+	force bool
 	// oursOnly says why the step is not run on libvirtd (it would crash
 	// it); it runs on ours and is reported as an intended difference.
 	oursOnly string
@@ -26,6 +29,9 @@ func (s step) cmdline() string {
 }
 
 func (s step) key() string {
+	if s.wait != "" {
+		return "wait until domstate reads " + s.wait + " (20 s)"
+	}
 	if s.label != "" {
 		return s.label + ": " + s.cmdline()
 	}
@@ -101,6 +107,7 @@ func crashes(s step) step {
 }
 
 func waitFor(state string) step  { return step{wait: state} }
+func force(args ...string) step  { return step{mode: modeRW, args: args, force: true} }
 func pause(d time.Duration) step { return step{sleep: d} }
 
 // perDomain are the commands run against A, each in the state the script
@@ -295,6 +302,7 @@ func steps() []step {
 		pause(500*time.Millisecond),
 		rw("shutdown", "{A}"),
 		waitFor("shut off"),
+		force("destroy", "{A}"),
 		lbl("after-shutdown", rw("domstate", "--reason", "{A}")),
 		lbl("after-shutdown", rw("list", "--all")),
 		lbl("restart", rw("start", "{A}")),

@@ -105,6 +105,7 @@ func TestCompatDefineErrors(t *testing.T) {
 			"error: invalid argument: could not find capabilities for arch=" + arch + " domaintype=lxc \n"},
 		{"no init", []string{"define", "{XML:no-init}"}, 1, "", "error: XML error: init binary must be specified\n"},
 		{"memory", []string{"define", "{XML:bad-mem}"}, 1, "", "error: XML error: Invalid value 'lots' for element or attribute './memory[1]'\n"},
+		{"graphics", []string{"define", "{XML:graphics}"}, 1, "", "error: internal error: missing video model and cannot determine default\n"},
 		{"define", []string{"define", "{XML:good}"}, 0, "Domain 'e2e-compat' defined", ""},
 		{"flags", []string{"dumpxml", "--update-cpu", "e2e-compat"}, 1, "",
 			"error: unsupported flags (0x4) in function lxcDomainGetXMLDesc\n"},

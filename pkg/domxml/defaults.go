@@ -126,6 +126,11 @@ func Normalize(d *libvirtxml.Domain, emulator string) error {
 		d.Devices = &libvirtxml.DomainDeviceList{}
 	}
 	d.Devices.Emulator = emulator
+	// libvirt's post-parse adds a video device for each graphics one and
+	// its LXC driver knows no default video model.
+	if len(d.Devices.Graphics) > 0 && len(d.Devices.Videos) == 0 {
+		return virterror.New(virterror.InternalError, virterror.FromDomain, "missing video model and cannot determine default")
+	}
 	if err := normalizeFilesystems(d.Devices.Filesystems); err != nil {
 		return err
 	}

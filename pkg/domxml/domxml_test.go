@@ -157,6 +157,7 @@ func TestNormalizeErrors(t *testing.T) {
 		{"arch", "<type>exe</type>", "<type arch='s390x'>exe</type>", virterror.InvalidArg, "could not find capabilities for ostype=exe arch=s390x domaintype=lxc "},
 		{"notype", "type='lxc'", "", virterror.InternalError, "internal error: missing domain type attribute"},
 		{"noinit", "<init>/bin/sh</init>", "", virterror.XMLError, "XML error: init binary must be specified"},
+		{"graphics", "<console type='pty'/>", "<console type='pty'/><graphics type='vnc'/>", virterror.InternalError, "internal error: missing video model and cannot determine default"},
 		{"slash", "<name>ct</name>", "<name>a/b</name>", virterror.XMLDetail, "name a/b cannot contain '/'"},
 		{"noname", "<name>ct</name>", "", virterror.Code(15), "missing name information"},
 		{"nomem", "<memory>65536</memory>", "", virterror.XMLError, "Memory size must be specified"},

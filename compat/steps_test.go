@@ -164,14 +164,51 @@ func perDomain(state string) []step {
 		roSock("suspend", "{A}"),
 		ro("start", "{A}"),
 		roSock("start", "{A}"),
+		ro("memtune", "{A}", "--hard-limit", "100000"),
+		roSock("memtune", "{A}", "--hard-limit", "100000"),
+
+		ro("desc", "{A}", "--config", "ro"),
+		roSock("desc", "{A}", "--config", "ro"),
+		roSock("metadata", "{A}", "http://example.org/ro", "--key", "ro", "--set", "<r/>", "--config"),
+		ro("send-process-signal", "{A}", "1", "SIGUSR2"),
+		roSock("send-process-signal", "{A}", "1", "SIGUSR2"),
+		roSock("console", "{A}"),
+		ro("create", "{F:c}"),
+		roSock("create", "{F:c}"),
+		roSock("setmaxmem", "{A}", "131072", "--config"),
+		roSock("domifaddr", "--source", "agent", "{A}"),
+		roSock("dumpxml", "--inactive", "{A}"),
+		roSock("list", "--all", "--title"),
+		roSock("event", "--event", "lifecycle", "--timeout", "1"),
+		rw("memtune", "{A}", "--min-guarantee", "1000"),
+		rw("dommemstat", "--period", "5", "{A}"),
+		rw("metadata", "{A}", "http://example.org/nosuch"),
+		rw("domiflist", "--inactive", "{A}"),
+		num(rw("domblkstat", "--human", "{A}")),
+		num(rw("cpu-stats", "--start", "0", "--count", "1", "{A}")),
+		rw("cpu-stats", "--start", "99", "{A}"),
+		rw("console", "--force", "{A}"),
+		rw("console", "{A}", "--devname", "nosuch"),
+		rw("desc", "--live", "{A}"),
+		rw("event", "--all", "--timeout", "1"),
+		rw("event", "--event", "reboot", "--timeout", "1", "--domain", "{A}"),
+		rw("list", "--no-autostart", "--all"),
+		rw("list", "--with-managed-save", "--all"),
+		rw("list", "--without-snapshot", "--all"),
+		rw("list", "--state-other", "--all"),
+		rw("list", "--inactive", "--name"),
+		rw("dominfo", uuidA),
 		roSock("dominfo", "{A}"),
 		roSock("memtune", "{A}"),
 		roSock("domstate", "--reason", "{A}"),
 	}
-	if state == "inactive" {
-		s = append(s, crashes(rw("schedinfo", "{A}")), crashes(roSock("schedinfo", "{A}")))
-	} else {
-		s = append(s, rw("schedinfo", "{A}"), roSock("schedinfo", "{A}"))
+	sched := []step{rw("schedinfo", "{A}"), roSock("schedinfo", "{A}"),
+		ro("schedinfo", "{A}", "--set", "cpu_shares=100"), roSock("schedinfo", "{A}", "--set", "cpu_shares=100", "--config")}
+	for _, st := range sched {
+		if state == "inactive" {
+			st = crashes(st)
+		}
+		s = append(s, st)
 	}
 	for i := range s {
 		s[i].label = state
@@ -204,6 +241,20 @@ func steps() []step {
 			s = append(s, rw(append(append([]string{}, cmd...), who)...))
 		}
 	}
+	for _, cmd := range [][]string{{"dommemstat"}, {"cpu-stats"}, {"domifaddr"}, {"domblkstat"}, {"domifstat", "{W}", "eth0"},
+		{"send-process-signal", "{W}", "1", "SIGUSR2"}, {"metadata", "{W}", "http://example.org/compat"}, {"setmem", "{W}", "65536"},
+		{"setmaxmem", "{W}", "65536"}, {"console"}, {"event", "--timeout", "1", "--domain"}, {"dumpxml", "--inactive"}, {"domiflist", "--inactive"}} {
+		for _, who := range []string{"nosuch-compat", uuidUnknown} {
+			args := append([]string{}, cmd...)
+			if i := indexOf(args, "{W}"); i >= 0 {
+				args[i] = who
+			} else {
+				args = append(args, who)
+			}
+			s = append(s, rw(args...))
+		}
+	}
+	s = append(s, rw("event", "--event", "nosuch", "--timeout", "1"), rw("event", "--timeout", "1", "--event", "lifecycle", "--domain", "987654"))
 	s = append(s, rw("domname", "987654"), rw("domname", uuidUnknown), rw("domuuid", "nosuch-compat"), rw("domid", "nosuch-compat"),
 		rw("domuuid", "{A}"), rw("domname", uuidA), rw("domid", "{A}"))
 
@@ -329,4 +380,13 @@ func steps() []step {
 		lbl("undefined", rw("list", "--all")),
 	)
 	return s
+}
+
+func indexOf(list []string, v string) int {
+	for i, x := range list {
+		if x == v {
+			return i
+		}
+	}
+	return -1
 }

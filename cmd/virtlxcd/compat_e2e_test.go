@@ -151,3 +151,21 @@ func TestCompatDumpXML(t *testing.T) {
 		t.Errorf("inactive dumpxml has the default partition:\n%s", out)
 	}
 }
+
+// TestCompatReadOnlyAgentAddresses: asking the guest agent for addresses
+// needs a writable connection, checked before the domain's state (libvirt's
+// public API does so); the lease source stays allowed.
+func TestCompatReadOnlyAgentAddresses(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	d.MustVirsh(t, "define", daemontest.WriteFile(t, "good.xml", compatXML(root)["good"]))
+	t.Cleanup(func() { d.Virsh("undefine", "e2e-compat") })
+	r := daemontest.Run("virsh", "-c", d.ROURI(), "domifaddr", "--source", "agent", "e2e-compat")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "error: operation forbidden: read only access prevents virDomainInterfaceAddresses\n") {
+		t.Errorf("agent source on the read-only socket: %v", r)
+	}
+	r = daemontest.Run("virsh", "-c", d.ROURI(), "domifaddr", "e2e-compat")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "error: Requested operation is not valid: domain is not running\n") {
+		t.Errorf("lease source on the read-only socket: %v", r)
+	}
+}

@@ -177,6 +177,11 @@ func (h *handlers) domainInterfaceAddresses(c *rpc.Call) error {
 	if err := c.Decoded(); err != nil {
 		return err
 	}
+	// Asking the guest agent needs a writable connection; libvirt checks
+	// this before it looks at the domain.
+	if source == domain.IfaceAddrSrcAgent && c.Client.ReadOnly() {
+		return virterror.ReadOnly("virDomainInterfaceAddresses")
+	}
 	s, err := h.stats("virDomainInterfaceAddresses")
 	if err != nil {
 		return err

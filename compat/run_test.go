@@ -71,12 +71,14 @@ func (e *env) expand(args []string) []string {
 }
 
 var (
-	ptsRe     = regexp.MustCompile(`/dev/pts/[0-9]+`)
-	emuRe     = regexp.MustCompile(`<emulator>[^<]*</emulator>`)
-	digitsRe  = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
-	cpuTimeRe = regexp.MustCompile(`(CPU time:\s+)[0-9.]+s`)
-	usedMemRe = regexp.MustCompile(`(Used memory:\s+)[0-9]+ KiB`)
-	spacesRe  = regexp.MustCompile(`[ \t]+\n`)
+	ptsRe      = regexp.MustCompile(`/dev/pts/[0-9]+`)
+	emuRe      = regexp.MustCompile(`<emulator>[^<]*</emulator>`)
+	digitsRe   = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+	cpuTimeRe  = regexp.MustCompile(`(CPU time:\s+)[0-9.]+s`)
+	dashesRe   = regexp.MustCompile(`(?m)^-{4,}$`)
+	spaceRunRe = regexp.MustCompile(` {2,}`)
+	usedMemRe  = regexp.MustCompile(`(Used memory:\s+)[0-9]+ KiB`)
+	spacesRe   = regexp.MustCompile(`[ \t]+\n`)
 )
 
 // normalise hides what legitimately differs between the two daemons or two
@@ -96,6 +98,11 @@ func (e *env) normalise(s string, st step) string {
 	// A running container's used memory is the cgroup's charge.
 	if e.id != "" {
 		s = usedMemRe.ReplaceAllString(s, "${1}<N> KiB")
+	}
+	// The id's width sets the width of list's columns.
+	if e.id != "" && strings.Contains(s, "<ID>") {
+		s = dashesRe.ReplaceAllString(s, "----")
+		s = spaceRunRe.ReplaceAllString(s, "  ")
 	}
 	if st.numbers {
 		s = digitsRe.ReplaceAllString(s, "<N>")
@@ -118,7 +125,14 @@ func (e *env) domID() string {
 func runSteps(t *testing.T, s *side, files map[string]string, steps []step) map[string]outcome {
 	e := &env{side: s, files: files}
 	res := map[string]outcome{}
+	pending := map[string]chan daemontest.Result{}
 	for _, st := range steps {
+		if st.collect != "" {
+			r := <-pending[st.collect]
+			res[st.collect] = outcome{cmdline: st.collect, code: r.Code,
+				stdout: spacesRe.ReplaceAllString(e.normalise(r.Stdout, st), "\n"), stderr: e.normalise(r.Stderr, st)}
+			continue
+		}
 		e.id = e.domID()
 		args := e.expand(st.args)
 		if st.wait != "" {
@@ -130,6 +144,12 @@ func runSteps(t *testing.T, s *side, files map[string]string, steps []step) map[
 		}
 		if st.sleep > 0 {
 			time.Sleep(st.sleep)
+			continue
+		}
+		if st.bg {
+			ch := make(chan daemontest.Result, 1)
+			pending[st.key()] = ch
+			go func() { ch <- s.virsh(st.mode, args...) }()
 			continue
 		}
 		r := s.virsh(st.mode, args...)

@@ -15,6 +15,10 @@ type step struct {
 	numbers bool // mask every number (counters, sizes the host decides)
 	wait    string
 	sleep   time.Duration
+	// bg starts the command in the background; collect (set to the bg
+	// step's key) waits for it and compares its output there.
+	bg      bool
+	collect string
 	// force runs without being compared: it brings both daemons to the
 	// same state after a step whose outcome differs.
 	force bool
@@ -107,6 +111,8 @@ func crashes(s step) step {
 }
 
 func waitFor(state string) step  { return step{wait: state} }
+func bg(args ...string) step     { return step{mode: modeRW, args: args, bg: true} }
+func collect(s step) step        { return step{collect: s.key()} }
 func force(args ...string) step  { return step{mode: modeRW, args: args, force: true} }
 func pause(d time.Duration) step { return step{sleep: d} }
 
@@ -310,6 +316,22 @@ func steps() []step {
 		uri("-c", "lxc+unix:///system?socket={SOCK}.nope", "list"),
 		uri("-c", "lxc+unix:///system?socket={RO}", "-r", "list", "--all", "--name"),
 		uri("-c", "lxc+unix:///system?socket={SOCK}&nosuch=1", "list", "--name"),
+	)
+
+	// Lifecycle events of a start, suspend, resume, metadata change and
+	// destroy, as a client that listens to every event id sees them.
+	watch := bg("event", "--all", "--loop", "--timeout", "8")
+	s = append(s,
+		force("destroy", "{A}"), // started above by start --force-boot
+		watch,
+		pause(2*time.Second),
+		force("start", "{A}"),
+		pause(time.Second),
+		force("suspend", "{A}"),
+		force("resume", "{A}"),
+		force("desc", "{A}", "--live", "events"),
+		force("destroy", "{A}"),
+		collect(watch),
 	)
 
 	// A running.

@@ -169,3 +169,19 @@ func TestCompatReadOnlyAgentAddresses(t *testing.T) {
 		t.Errorf("lease source on the read-only socket: %v", r)
 	}
 }
+
+// TestCompatDomainStats: domstats is unsupported as in libvirt's LXC
+// driver, and the refusal names the API virsh called.
+func TestCompatDomainStats(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	root := daemontest.BusyboxRoot(t)
+	files := map[string]string{"good": daemontest.WriteFile(t, "good.xml", compatXML(root)["good"])}
+	t.Cleanup(func() { d.Virsh("undefine", "e2e-compat") })
+	runCompatCases(t, d, files, []compatCase{
+		{"define", []string{"define", "{XML:good}"}, 0, "Domain 'e2e-compat' defined", ""},
+		{"one domain", []string{"domstats", "--state", "e2e-compat"}, 1, "",
+			"error: this function is not supported by the connection driver: virDomainListGetStats\n"},
+		{"all domains", []string{"domstats", "--state"}, 1, "",
+			"error: this function is not supported by the connection driver: virConnectGetAllDomainStats\n"},
+	})
+}

@@ -357,7 +357,7 @@ func procedures(h *handlers) []rpc.Procedure {
 		{Num: 341, Name: "NETWORK_GET_DHCP_LEASES", API: "virNetworkGetDHCPLeases"},
 		{Num: 342, Name: "CONNECT_GET_DOMAIN_CAPABILITIES", API: "virConnectGetDomainCapabilities", Write: true},
 		{Num: 343, Name: "DOMAIN_OPEN_GRAPHICS_FD", API: "virDomainOpenGraphicsFd", Write: true},
-		{Num: 344, Name: "CONNECT_GET_ALL_DOMAIN_STATS", API: "virConnectGetAllDomainStats"},
+		{Num: 344, Name: "CONNECT_GET_ALL_DOMAIN_STATS", API: "virConnectGetAllDomainStats", Handler: h.connectGetAllDomainStats},
 		{Num: 345, Name: "DOMAIN_BLOCK_COPY", API: "virDomainBlockCopy", Write: true},
 		{Num: 346, Name: "DOMAIN_EVENT_CALLBACK_TUNABLE", API: "virDomainEventCallbackTunable"},
 		{Num: 347, Name: "NODE_ALLOC_PAGES", API: "virNodeAllocPages", Write: true, Handler: h.nodeAllocPages},

@@ -51,6 +51,7 @@ type env struct {
 	side  *side
 	files map[string]string
 	id    string // the running id of domain A, "" when not running
+	idC   string // the same for the transient domain C
 }
 
 func (e *env) expand(args []string) []string {
@@ -89,18 +90,20 @@ func (e *env) normalise(s string, st step) string {
 		s = strings.ReplaceAll(s, dir, "<DIR>")
 	}
 	s = strings.ReplaceAll(s, e.side.ro, "<SOCK-RO>")
-	if e.id != "" {
-		s = regexp.MustCompile(`\b`+e.id+`\b`).ReplaceAllString(s, "<ID>")
+	for _, id := range []string{e.id, e.idC} {
+		if id != "" {
+			s = regexp.MustCompile(`\b`+id+`\b`).ReplaceAllString(s, "<ID>")
+		}
 	}
 	s = ptsRe.ReplaceAllString(s, "/dev/pts/<N>")
 	s = emuRe.ReplaceAllString(s, "<emulator>EMULATOR</emulator>")
 	s = cpuTimeRe.ReplaceAllString(s, "${1}<T>s")
 	// A running container's used memory is the cgroup's charge.
-	if e.id != "" {
+	if e.id != "" || e.idC != "" {
 		s = usedMemRe.ReplaceAllString(s, "${1}<N> KiB")
 	}
 	// The id's width sets the width of list's columns.
-	if e.id != "" && strings.Contains(s, "<ID>") {
+	if strings.Contains(s, "<ID>") {
 		s = dashesRe.ReplaceAllString(s, "----")
 		s = spaceRunRe.ReplaceAllString(s, "  ")
 	}
@@ -110,9 +113,9 @@ func (e *env) normalise(s string, st step) string {
 	return s
 }
 
-// domID is domain A's id on a side, "" when it has none.
-func (e *env) domID() string {
-	r := e.side.virsh(modeRW, "domid", nameA)
+// domID is a domain's id on a side, "" when it has none.
+func (e *env) domID(name string) string {
+	r := e.side.virsh(modeRW, "domid", name)
 	id := strings.TrimSpace(r.Stdout)
 	if r.Code != 0 || id == "-" || id == "" {
 		return ""
@@ -133,7 +136,7 @@ func runSteps(t *testing.T, s *side, files map[string]string, steps []step) map[
 				stdout: spacesRe.ReplaceAllString(e.normalise(r.Stdout, st), "\n"), stderr: e.normalise(r.Stderr, st)}
 			continue
 		}
-		e.id = e.domID()
+		e.id, e.idC = e.domID(nameA), e.domID(nameC)
 		args := e.expand(st.args)
 		if st.wait != "" {
 			res[st.key()] = waitState(e, st.wait)

@@ -45,6 +45,7 @@ func (s step) key() string {
 const (
 	uuidA       = "6d1c7a52-4b0e-4f31-9a77-2f5a3c1e0a01"
 	uuidC       = "6d1c7a52-4b0e-4f31-9a77-2f5a3c1e0a03"
+	uuidT       = "6d1c7a52-4b0e-4f31-9a77-2f5a3c1e0a04"
 	uuidUnknown = "6d1c7a52-4b0e-4f31-9a77-2f5a3c1e0aff"
 	trapInit    = `trap 'exit 0' TERM; while :; do sleep 1; done`
 )
@@ -70,7 +71,7 @@ func xmlFiles(root string) map[string]string {
 		"a":          good,
 		"a-newuuid":  domXML(nameA, uuidC, root, "lxc", ""),
 		"b-sameuuid": domXML(nameB, uuidA, root, "lxc", ""),
-		"c":          domXML(nameC, uuidC, root, "lxc", ""),
+		"c":          domXML(nameC, uuidT, root, "lxc", ""),
 		"kvm":        domXML(nameB, uuidC, root, "kvm", ""),
 		"qemu":       domXML(nameB, uuidC, root, "qemu", ""),
 		"hostdev":    domXML(nameB, uuidC, root, "lxc", "\n    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0' slot='1' function='0'/></source></hostdev>"),

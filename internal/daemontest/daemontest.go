@@ -157,7 +157,12 @@ func Start(t testing.TB, o Options) *Daemon {
 	}
 	d.done = make(chan struct{})
 	go func() { d.waitErr = d.Cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() { d.Stop(t) })
+	t.Cleanup(func() {
+		// Guests outlive their daemon by design, so a test that failed
+		// half-way would leave containers behind: destroy them first.
+		d.destroyAll()
+		d.Stop(t)
+	})
 	if o.NoWait {
 		return d
 	}
@@ -216,6 +221,19 @@ func (d *Daemon) ExitCode(timeout time.Duration) (int, bool) {
 	}
 }
 
+// destroyAll destroys every running domain of a live daemon.
+func (d *Daemon) destroyAll() {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	r := d.Virsh("list", "--name")
+	for _, name := range strings.Fields(r.Stdout) {
+		d.Virsh("destroy", name)
+	}
+}
+
 // Stop sends SIGTERM and waits; a daemon that does not stop is killed.
 func (d *Daemon) Stop(t testing.TB) {
 	select {
@@ -263,6 +281,9 @@ func Run(name string, args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	// A child the client left behind (lxc-enter-namespace) must not keep
+	// the output pipes, and with them this call, open.
+	cmd.WaitDelay = 5 * time.Second
 	// Keep the clients' own config and caches out of the host's dirs.
 	cmd.Env = append(os.Environ(), "LIBVIRT_DEFAULT_URI=", "HOME="+os.TempDir())
 	var out, errb bytes.Buffer

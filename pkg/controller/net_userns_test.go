@@ -31,7 +31,7 @@ func TestVethOnBridge(t *testing.T) {
 			t.Errorf("delete bridge: %v", err)
 		}
 	})
-	brAddr, _ := netlink.ParseAddr(ip(13, 1)+"/24")
+	brAddr, _ := netlink.ParseAddr(ip(13, 1) + "/24")
 	if err := netlink.AddrAdd(bridge, brAddr); err != nil {
 		t.Fatal(err)
 	}

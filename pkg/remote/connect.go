@@ -13,11 +13,11 @@ const connectRO = 1
 
 // Driver features (virDrvFeature) and how the daemon answers them.
 var features = map[int32]bool{
-	9:  true,  // TYPED_PARAM_STRING
-	10: true,  // PROGRAM_KEEPALIVE
-	14: true,  // REMOTE_EVENT_CALLBACK
-	15: true,  // REMOTE_CLOSE_CALLBACK
-	16: true,  // NETWORK_UPDATE_HAS_CORRECT_ORDER
+	9:  true, // TYPED_PARAM_STRING
+	10: true, // PROGRAM_KEEPALIVE
+	14: true, // REMOTE_EVENT_CALLBACK
+	15: true, // REMOTE_CLOSE_CALLBACK
+	16: true, // NETWORK_UPDATE_HAS_CORRECT_ORDER
 }
 
 const (

@@ -56,13 +56,13 @@ type Client struct {
 	// wmu serialises writes to the socket. pending counts packets handed
 	// to the writer and not yet flushed; while it is zero a reply may be
 	// written directly, saving two goroutine hand-offs per call.
-	wmu     sync.Mutex
-	pending atomic.Int64
-	done          chan struct{}
-	closing       sync.Once
-	inflight      chan struct{}
-	lastRx        atomic.Int64
-	kaOn          atomic.Bool
+	wmu      sync.Mutex
+	pending  atomic.Int64
+	done     chan struct{}
+	closing  sync.Once
+	inflight chan struct{}
+	lastRx   atomic.Int64
+	kaOn     atomic.Bool
 
 	mu      sync.Mutex
 	values  map[any]any

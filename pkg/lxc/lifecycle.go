@@ -235,6 +235,21 @@ func (d *Driver) stoppedLocked(m *dom, c container, exit exitInfo) {
 }
 
 // runningContainer returns m's container or "domain is not running".
+// lockRunning takes the domain's operation lock and returns it with its
+// running container; unlock releases the lock. Not running is libvirt's
+// "domain is not running".
+func (d *Driver) lockRunning(ref domain.Ref) (m *dom, c container, unlock func(), err error) {
+	m, err = d.lockOp(ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if c, err = d.runningContainer(m); err != nil {
+		m.op.Unlock()
+		return nil, nil, nil, err
+	}
+	return m, c, m.op.Unlock, nil
+}
+
 func (d *Driver) runningContainer(m *dom) (container, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -255,15 +270,11 @@ func (d *Driver) Destroy(ref domain.Ref, flags uint32) error {
 	if err := checkFlags(flags, domain.DestroyGraceful, "lxcDomainDestroyFlags"); err != nil {
 		return err
 	}
-	m, err := d.lockOp(ref)
+	m, c, unlock, err := d.lockRunning(ref)
 	if err != nil {
 		return err
 	}
-	defer m.op.Unlock()
-	c, err := d.runningContainer(m)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	if flags&domain.DestroyGraceful != 0 {
 		if err := c.Destroy(true); err != nil {
 			return virterror.New(virterror.OperationFailed, virterror.FromLXC, "failed to kill domain: %v", err)
@@ -298,15 +309,11 @@ func (d *Driver) Shutdown(ref domain.Ref, flags uint32) error {
 	if err := checkFlags(flags, domain.ShutdownInitctl|domain.ShutdownSignal, "lxcDomainShutdownFlags"); err != nil {
 		return err
 	}
-	m, err := d.lockOp(ref)
+	_, c, unlock, err := d.lockRunning(ref)
 	if err != nil {
 		return err
 	}
-	defer m.op.Unlock()
-	c, err := d.runningContainer(m)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	initctl, signal := initMethods(flags)
 	return powerError(c.Shutdown(initctl, signal), initctl, signal)
 }
@@ -329,15 +336,11 @@ func (d *Driver) Reboot(ref domain.Ref, flags uint32) error {
 	if err := checkFlags(flags, domain.ShutdownInitctl|domain.ShutdownSignal, "lxcDomainReboot"); err != nil {
 		return err
 	}
-	m, err := d.lockOp(ref)
+	_, c, unlock, err := d.lockRunning(ref)
 	if err != nil {
 		return err
 	}
-	defer m.op.Unlock()
-	c, err := d.runningContainer(m)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	initctl, signal := initMethods(flags)
 	return powerError(c.Reboot(initctl, signal), initctl, signal)
 }

@@ -23,15 +23,11 @@ func (d *Driver) SendProcessSignal(ref domain.Ref, pid int64, signum uint32, fla
 	if signum >= processSignalLast {
 		return virterror.New(virterror.InvalidArg, virterror.FromLXC, "signum value %d is out of range", signum)
 	}
-	m, err := d.lockOp(ref)
+	_, c, unlock, err := d.lockRunning(ref)
 	if err != nil {
 		return err
 	}
-	defer m.op.Unlock()
-	c, err := d.runningContainer(m)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	if pid != 1 {
 		return virterror.New(virterror.ArgumentUnsupported, virterror.FromLXC, "Only the init process may be killed")
 	}

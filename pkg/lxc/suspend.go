@@ -8,15 +8,11 @@ import (
 // Suspend freezes a running container's cgroup. A domain that is already
 // paused stays so without an event, as in libvirt.
 func (d *Driver) Suspend(ref domain.Ref) error {
-	m, err := d.lockOp(ref)
+	m, c, unlock, err := d.lockRunning(ref)
 	if err != nil {
 		return err
 	}
-	defer m.op.Unlock()
-	c, err := d.runningContainer(m)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	d.mu.RLock()
 	paused := m.state == domain.Paused
 	d.mu.RUnlock()
@@ -38,15 +34,11 @@ func (d *Driver) Suspend(ref domain.Ref) error {
 
 // Resume thaws a paused container.
 func (d *Driver) Resume(ref domain.Ref) error {
-	m, err := d.lockOp(ref)
+	m, c, unlock, err := d.lockRunning(ref)
 	if err != nil {
 		return err
 	}
-	defer m.op.Unlock()
-	c, err := d.runningContainer(m)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	d.mu.RLock()
 	state := m.state
 	d.mu.RUnlock()

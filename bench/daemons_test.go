@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -20,14 +19,13 @@ import (
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 
 	"github.com/virtlxcd/virtlxcd/internal/daemontest"
+	"github.com/virtlxcd/virtlxcd/internal/libvirtdtest"
 )
 
 // Debian's libvirt 9.0 (libvirt-daemon + libvirt-daemon-driver-lxc).
 const (
-	libvirtdBin   = "/usr/sbin/libvirtd"
-	libvirtLXC    = "/usr/lib/libvirt/libvirt_lxc"
-	lxcDriverGlob = "/usr/lib/*/libvirt/connection-driver/libvirt_driver_lxc.so"
-	lxcURI        = libvirt.ConnectURI("lxc:///system")
+	libvirtLXC = libvirtdtest.LXCController
+	lxcURI     = libvirt.ConnectURI("lxc:///system")
 )
 
 // runTag prefixes every domain name of this run, so that cgroups and
@@ -79,84 +77,12 @@ func startPair(b *testing.B) []*daemon {
 	return []*daemon{lv, ours}
 }
 
-// libvirtdScript runs as the first process of a private mount namespace.
-// Without the cgroup2 mount libvirt 9.0 uses the v1 controllers only; with
-// it, it fails to start containers on this hybrid host (see the reference
-// notes, container-runtime §6). The tmpfs mounts keep every file libvirtd
-// and its controllers write (state, logs, caches, domain XML) off the host.
-const libvirtdScript = `
-if grep -q ' /sys/fs/cgroup/unified ' /proc/self/mounts; then umount /sys/fs/cgroup/unified; fi
-for d in /run /var/lib /var/cache /var/log; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done
-mount --bind "$1/etc" /etc/libvirt
-exec ` + libvirtdBin + ` -f "$1/libvirtd.conf" -p "$1/libvirtd.pid"
-`
-
 func startLibvirtd(b *testing.B) *daemon {
 	b.Helper()
-	drivers, _ := filepath.Glob(lxcDriverGlob)
-	for _, f := range []string{libvirtdBin, libvirtLXC, "/etc/libvirt"} {
-		if _, err := os.Stat(f); err != nil {
-			b.Skipf("Debian's libvirtd is not installed (%v); run bench/install-deps.sh", err)
-		}
-	}
-	if len(drivers) == 0 {
-		b.Skip("libvirt's LXC driver module is missing; run bench/install-deps.sh")
-	}
-	dir, err := os.MkdirTemp("", "virtlxcd-bench-libvirtd-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	forget := emergencyDir(dir)
-	b.Cleanup(forget)
-	for _, sub := range []string{"etc/lxc/autostart", "sock", "drivers"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	// Only the LXC driver, as in libvirt's own virtlxcd: the daemon's size
-	// and start-up then compare like with like.
-	if err := os.Symlink(drivers[0], filepath.Join(dir, "drivers", filepath.Base(drivers[0]))); err != nil {
-		b.Fatal(err)
-	}
-	sock := filepath.Join(dir, "sock", "libvirt-sock")
-	logFile := filepath.Join(dir, "libvirtd.log")
-	conf := fmt.Sprintf("unix_sock_dir = %q\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nlog_outputs = \"3:file:%s\"\n",
-		filepath.Dir(sock), logFile)
-	if err := os.WriteFile(filepath.Join(dir, "libvirtd.conf"), []byte(conf), 0o644); err != nil {
-		b.Fatal(err)
-	}
-
-	var out bytes.Buffer
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-ec", libvirtdScript, "sh", dir)
-	cmd.Env = append(os.Environ(), "LIBVIRT_DRIVER_DIR="+filepath.Join(dir, "drivers"))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// A benchmark binary killed outright takes its libvirtd along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start libvirtd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	// unshare and sh exec, so this PID ends up being libvirtd itself.
-	d := &daemon{name: "libvirtd", sock: sock, pid: cmd.Process.Pid, logs: func() string {
-		data, _ := os.ReadFile(logFile)
-		return out.String() + string(data)
-	}}
+	lv := libvirtdtest.Start(b, "virtlxcd-bench-libvirtd-")
+	b.Cleanup(emergencyDir(lv.Dir))
+	d := &daemon{name: "libvirtd", sock: lv.RW, pid: lv.PID, logs: lv.Logs}
 	b.Cleanup(emergencyPID(d.pid))
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			b.Errorf("libvirtd did not stop on SIGTERM")
-		}
-	})
-	if err := daemontest.WaitSocket(sock, 30*time.Second, done); err != nil {
-		b.Fatalf("libvirtd: %v\n%s", err, d.logs())
-	}
 	settle(b, d)
 	return d
 }

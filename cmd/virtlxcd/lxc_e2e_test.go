@@ -569,9 +569,13 @@ func TestBridgeAndEthernetInterfaces(t *testing.T) {
 		t.Fatalf("domiflist:\n%s", list)
 	}
 	host := m[1]
-	if out, _ := exec.Command("ip", "-o", "link", "show", host).Output(); !strings.Contains(string(out), "master "+br) {
-		t.Errorf("%s not on %s: %s", host, br, out)
+	out0, _ := exec.Command("ip", "-o", "link", "show", host).Output()
+	if !strings.Contains(string(out0), "master "+br) {
+		t.Errorf("%s not on %s: %s", host, br, out0)
 	}
+	// "N: vnetX@..." — the index identifies this veth even if a parallel
+	// test reuses the name after destroy.
+	hostIndex, _, _ := strings.Cut(string(out0), ":")
 	if s := strings.TrimSpace(d.MustVirsh(t, "domif-getlink", "e2e-net", "52:54:00:aa:bb:02")); !strings.Contains(s, "down") {
 		t.Errorf("domif-getlink of the down interface: %q", s)
 	}
@@ -583,7 +587,7 @@ func TestBridgeAndEthernetInterfaces(t *testing.T) {
 		}
 	}
 	d.MustVirsh(t, "destroy", "e2e-net")
-	if err := exec.Command("ip", "link", "show", host).Run(); err == nil {
+	if out, err := exec.Command("ip", "-o", "link", "show", host).Output(); err == nil && strings.HasPrefix(string(out), hostIndex+":") {
 		t.Errorf("veth %s left after destroy", host)
 	}
 }

@@ -652,8 +652,11 @@ func TestInterfaceHotplug(t *testing.T) {
 		t.Errorf("second interface's names:\n%s", live)
 	}
 
+	// Compare by index: a parallel test may take the freed name.
+	before, _ := exec.Command("ip", "-o", "link", "show", host).Output()
+	hostIndex, _, _ := strings.Cut(string(before), ":")
 	d.MustVirsh(t, "detach-device", name, nic, "--live")
-	if err := exec.Command("ip", "link", "show", host).Run(); err == nil {
+	if out, err := exec.Command("ip", "-o", "link", "show", host).Output(); err == nil && strings.HasPrefix(string(out), hostIndex+":") {
 		t.Errorf("veth %s left after detach", host)
 	}
 	if list := d.MustVirsh(t, "domiflist", name); strings.Contains(list, mac) {

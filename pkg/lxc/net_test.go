@@ -63,8 +63,9 @@ func TestBridgeInterface(t *testing.T) {
 	if err := d.Destroy(ref, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := netlink.LinkByName(host); err == nil {
-		t.Errorf("veth %s left after destroy", host)
+	// By index: tests running in parallel may reuse the freed vnetN name.
+	if _, err := netlink.LinkByIndex(l.Attrs().Index); err == nil {
+		t.Errorf("veth %s (index %d) left after destroy", host, l.Attrs().Index)
 	}
 }
 
